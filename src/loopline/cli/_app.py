@@ -1,0 +1,55 @@
+"""The root `loopline` command."""
+
+from __future__ import annotations
+
+import platform
+from typing import Annotated
+
+import typer
+
+from loopline._version import __version__
+from loopline.cli import _config, _db, _projects, _server
+from loopline.cli._context import CliState
+from loopline.cli._output import console, print_json
+
+app = typer.Typer(
+    name="loopline",
+    help="Loopline: experiment tracking, datasets, pipelines, registry, serving and monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None,
+        typer.Option(
+            "--uri",
+            help="Where to work: sqlite:///..., postgresql://... or http(s)://server.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Close the machine-learning loop, from a laptop to a cluster, with one API."""
+    ctx.obj = CliState(overrides={"LOOPLINE_URI": uri} if uri else {})
+
+
+@app.command()
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Print the version of Loopline and of Python."""
+    info = {"loopline": __version__, "python": platform.python_version()}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"loopline {__version__} (Python {info['python']})")
+
+
+app.command("server")(_server.server)
+app.command("config")(_config.config)
+app.add_typer(_db.app, name="db")
+app.add_typer(_projects.app, name="projects")

@@ -1,0 +1,28 @@
+"""Settings for a CLI invocation: the environment, with the command line's overrides on top."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import typer
+
+from loopline.config import Settings
+
+__all__ = ["CliState", "settings_from"]
+
+
+@dataclass
+class CliState:
+    """What the root command's options set for every sub-command."""
+
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+def settings_from(ctx: typer.Context, **overrides: str | None) -> Settings:
+    """Resolve settings once for this command: environment < root options < command options."""
+    state = ctx.find_object(CliState) or CliState()
+    environ = dict(os.environ)
+    environ.update(state.overrides)
+    environ.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings.from_env(environ)

@@ -1,0 +1,60 @@
+"""The FastAPI application: an HTTP face over a LocalBackend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopline._version import __version__
+from loopline.backends import LocalBackend
+from loopline.config import Settings
+from loopline.server._errors import install_error_handlers
+from loopline.server._idempotency import IdempotencyMiddleware, IdempotencyStore
+from loopline.server._metrics import HttpMetrics, MetricsMiddleware
+from loopline.server.routers import health, projects
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, backend: LocalBackend | None = None) -> FastAPI:
+    """Build the server app over ``backend`` (or a LocalBackend opened from ``settings``).
+
+    The app owns a backend it opened and closes it at shutdown; a backend passed in stays the
+    caller's to close.
+
+    Example:
+        >>> app = create_app(Settings.from_env())
+        >>> uvicorn.run(app, host="127.0.0.1", port=8765)
+    """
+    owned: LocalBackend | None = None
+    if backend is None:
+        if settings is None:
+            settings = Settings.from_env()
+        if settings.mode != "local":
+            raise ValueError("the server stores data itself: give it local-mode settings")
+        backend = owned = LocalBackend.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned is not None:
+            owned.close()
+
+    app = FastAPI(
+        title="Loopline",
+        version=__version__,
+        summary="Experiment tracking, datasets, pipelines, registry, serving and monitoring.",
+        lifespan=lifespan,
+    )
+    metrics = HttpMetrics()
+    app.state.backend = backend
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(projects.router)
+    # Added last = outermost: metrics see every answer, replayed ones included.
+    app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(backend.db))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

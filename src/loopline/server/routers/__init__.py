@@ -1,0 +1,1 @@
+"""One router per domain. Routers parse, authorise and call the backend; nothing more."""

@@ -1,0 +1,34 @@
+"""/api/v1/projects"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, Field
+
+from loopline.projects import Project
+from loopline.server._state import backend_of
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["fraud-detection"])
+    description: str = Field(default="", max_length=10_000)
+
+
+@router.get("")
+def list_projects(request: Request) -> list[Project]:
+    """Every project, by name."""
+    return backend_of(request).list_projects()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_project(request: Request, body: ProjectCreate) -> Project:
+    """Create a project; 409 when the name is taken."""
+    return backend_of(request).create_project(body.name, body.description)
+
+
+@router.get("/{name}")
+def get_project(request: Request, name: str) -> Project:
+    """One project by name; 404 (with the closest name) when there is none."""
+    return backend_of(request).get_project(name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from loopline.backends import Backend, open_backend
 from loopline.config import Settings
 from loopline.projects import Project
@@ -28,10 +26,7 @@ class Client:
 
     def __init__(self, uri: str | None = None, *, settings: Settings | None = None) -> None:
         if settings is None:
-            environ = dict(os.environ)
-            if uri is not None:
-                environ["LOOPLINE_URI"] = uri
-            settings = Settings.from_env(environ)
+            settings = Settings.from_env(overrides={"LOOPLINE_URI": uri})
         self.settings = settings
         self._backend: Backend = open_backend(settings)
 

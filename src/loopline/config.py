@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from loopline.errors import ConfigError, did_you_mean
+from loopline.errors import ConfigError, ConfigWarning, did_you_mean
 
-__all__ = ["Settings", "Mode"]
+__all__ = ["Settings", "Mode", "VARIABLES", "mask_password"]
 
 Mode = Literal["local", "remote"]
 _N = TypeVar("_N", int, float)
@@ -98,6 +99,7 @@ class Settings:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
+        overrides: Mapping[str, str | None] | None = None,
         cwd: Path | None = None,
         user_home: Path | None = None,
     ) -> Settings:
@@ -105,6 +107,8 @@ class Settings:
 
         Args:
             environ: the variables to read (default: ``os.environ``).
+            overrides: variables that win over ``environ`` (a ``None`` value is ignored), as a
+                command line's options or ``Client(uri=...)`` set them.
             cwd: the folder a relative path is taken from, and where ``./.loopline`` is looked for.
             user_home: the user's home folder (default: ``Path.home()``).
 
@@ -112,26 +116,27 @@ class Settings:
             ConfigError: a variable or config-file key is malformed; the message names it.
         """
         env = dict(os.environ if environ is None else environ)
+        env.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        unknown = sorted(k for k in env if k.startswith(_PREFIX) and k not in VARIABLES)
+        for name in unknown:
+            # A warning, not an error: a variable that a newer Loopline reads may be set in a
+            # shared environment, and must not stop this version from working.
+            warnings.warn(
+                f"{name} is not a Loopline setting and is ignored.{did_you_mean(name, VARIABLES)}",
+                ConfigWarning,
+                stacklevel=2,
+            )
         cwd = Path.cwd() if cwd is None else cwd
         user_home = Path.home() if user_home is None else user_home
 
         home = _resolve_home(env.get("LOOPLINE_HOME"), cwd, user_home)
         values = _read_config_file(env.get("LOOPLINE_CONFIG"), home, cwd)
-        values.update(
-            {k: v for k, v in env.items() if k.startswith(_PREFIX) and k != "LOOPLINE_CONFIG"}
-        )
+        values.update({k: v for k, v in env.items() if k in VARIABLES and k != "LOOPLINE_CONFIG"})
         return cls.from_values(values, home=home, cwd=cwd)
 
     @classmethod
     def from_values(cls, values: Mapping[str, str], *, home: Path, cwd: Path) -> Settings:
         """Build settings from already-merged ``LOOPLINE_*`` values (see :meth:`from_env`)."""
-        unknown = sorted(k for k in values if k.startswith(_PREFIX) and k not in VARIABLES)
-        if unknown:
-            name = unknown[0]
-            raise ConfigError(
-                f"{name} is not a Loopline setting.{did_you_mean(name, VARIABLES)} "
-                f"Run `loopline config` to list the settings."
-            )
         mode, db_url, server_url = _parse_uri(values.get("LOOPLINE_URI", ""), home, cwd)
         artifacts = _parse_artifacts(values.get("LOOPLINE_ARTIFACTS", ""), home, cwd)
         is_sqlite = db_url is not None and db_url.startswith("sqlite")
@@ -162,6 +167,15 @@ class Settings:
             ),
         )
 
+    def __repr__(self) -> str:
+        # Secrets never reach logs or tracebacks: no token, no S3 secret, no database password.
+        db_url = None if self.db_url is None else mask_password(self.db_url)
+        return (
+            f"Settings(mode={self.mode!r}, home={str(self.home)!r}, db_url={db_url!r}, "
+            f"server_url={self.server_url!r}, artifacts={self.artifacts!r}, "
+            f"project={self.project!r})"
+        )
+
     def with_(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (a thin, typed-looking :func:`replace`)."""
         return replace(self, **changes)
@@ -170,6 +184,16 @@ class Settings:
     def staging_dir(self) -> Path:
         """Where half-written files wait before they become visible (same disk as the home)."""
         return self.home / "staging"
+
+
+def mask_password(url: str) -> str:
+    """``url`` with the password of its user part, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def _resolve_home(raw: str | None, cwd: Path, user_home: Path) -> Path:
@@ -203,7 +227,12 @@ def _read_config_file(raw: str | None, home: Path, cwd: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in data.items():
         name = _PREFIX + key.upper()
-        if name not in VARIABLES or name == "LOOPLINE_CONFIG":
+        if name in ("LOOPLINE_HOME", "LOOPLINE_CONFIG"):
+            raise ConfigError(
+                f"Config file {path}: {key!r} cannot be set in a config file, which is itself "
+                f"found through it. Set LOOPLINE_{key.upper()} in the environment instead."
+            )
+        if name not in VARIABLES:
             known = [k.removeprefix(_PREFIX).lower() for k in VARIABLES]
             raise ConfigError(
                 f"Config file {path}: {key!r} is not a Loopline setting.{did_you_mean(key, known)}"

@@ -14,6 +14,8 @@ The hierarchy::
     │   └── CorruptBlob            a blob's bytes no longer match its digest
     └── ServerUnreachable          the remote server did not answer (HTTP client side only)
 
+    ConfigWarning (a UserWarning)  a setting looks wrong, but Loopline can go on
+
 Messages say what happened and what to do about it. Third-party exceptions are translated at the
 boundary with ``raise ... from exc`` so the original stays in the traceback.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "SchemaOutOfDate",
     "CorruptBlob",
     "ServerUnreachable",
+    "ConfigWarning",
     "did_you_mean",
 ]
 
@@ -102,6 +105,10 @@ class CorruptBlob(StorageError):
 
 class ServerUnreachable(LooplineError):
     """The Loopline server at the configured URI did not answer."""
+
+
+class ConfigWarning(UserWarning):
+    """A setting looks wrong, but Loopline can go on (an unknown ``LOOPLINE_*`` variable)."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

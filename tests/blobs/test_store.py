@@ -370,3 +370,17 @@ def test_malformed_digests_are_refused(store: BlobStore, digest: object, tmp_pat
         with pytest.raises(InvalidInput, match="not a blob digest"):
             call(digest)  # type: ignore[arg-type]
     assert not (tmp_path / "dest").exists()
+
+
+def test_reading_exactly_the_size_verifies_without_reaching_eof(store: BlobStore) -> None:
+    """pickle.load, numpy.load and torch.load read what they need and never ask for EOF."""
+    import pickle
+
+    good = store.put_bytes(pickle.dumps({"weights": [1.0, 2.0, 3.0]}))
+    with store.open(good.digest) as f:
+        assert pickle.load(f) == {"weights": [1.0, 2.0, 3.0]}  # noqa: S301 - our own bytes
+
+    ref = store.put_bytes(b"A" * 14)
+    overwrite_blob(store, ref.digest, b"X" * 14)
+    with store.open(ref.digest) as f, pytest.raises(CorruptBlob):
+        f.read(ref.size)

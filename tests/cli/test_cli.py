@@ -70,11 +70,14 @@ def test_db_upgrade_and_current(postgres_url: str) -> None:
     assert runner.invoke(app, ["--uri", postgres_url, "projects", "list"]).exit_code == 0
 
 
-def test_config_shows_settings_without_secrets(monkeypatch: object) -> None:
-    result = runner.invoke(app, ["config", "--json"], env={"LOOPLINE_TOKEN": "s3cr3t"})
+def test_config_shows_settings_without_secrets() -> None:
+    env = {"LOOPLINE_TOKEN": "s3cr3t", "LOOPLINE_URI": "postgresql://bob:hunter2@db/ll"}
+    result = runner.invoke(app, ["config", "--json"], env=env)
     data = json.loads(result.output)
     assert data["settings"]["token"] == "set"
+    assert data["settings"]["database"] == "postgresql+psycopg://bob:***@db/ll"
     assert "s3cr3t" not in result.output
+    assert "hunter2" not in result.output
     assert "LOOPLINE_URI" in data["variables"]
 
 

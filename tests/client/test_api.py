@@ -101,3 +101,54 @@ def test_an_answer_of_the_wrong_shape_is_a_clear_error() -> None:
     api = ApiClient("http://x")
     with pytest.raises(LooplineError, match="same Loopline version"):
         api.decode(Project, {"name": 3})
+
+
+def test_a_reset_connection_is_retried_for_writes_too() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return httpx.Response(201, json={"ok": True})
+
+    api = ApiClient("http://x", backoff=0, transport=httpx.MockTransport(handle))
+    assert api.post("/a", json={}) == {"ok": True}
+    assert calls[0].headers["Idempotency-Key"] == calls[1].headers["Idempotency-Key"]
+
+
+def test_a_write_still_running_under_its_key_is_retried() -> None:
+    answers = [
+        httpx.Response(
+            409,
+            json={
+                "error": {
+                    "type": "Conflict",
+                    "message": "running",
+                    "details": {"reason": "in-progress"},
+                }
+            },
+        ),
+        httpx.Response(201, json={"ok": True}),
+    ]
+    api = ApiClient("http://x", backoff=0, transport=httpx.MockTransport(lambda r: answers.pop(0)))
+    assert api.post("/a") == {"ok": True}
+
+
+def test_a_plain_conflict_and_a_schema_mismatch_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def answer(status: int, kind: str) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            calls.append(status)
+            return httpx.Response(status, json={"error": {"type": kind, "message": "m"}})
+
+        return httpx.MockTransport(handle)
+
+    with pytest.raises(Conflict):
+        ApiClient("http://x", backoff=0, transport=answer(409, "Conflict")).post("/a")
+    from loopline.errors import SchemaOutOfDate
+
+    with pytest.raises(SchemaOutOfDate):
+        ApiClient("http://x", backoff=0, transport=answer(503, "SchemaOutOfDate")).get("/a")
+    assert calls == [409, 503]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopline.config import VARIABLES, Settings
-from loopline.errors import ConfigError
+from loopline.config import VARIABLES, Settings, mask_password
+from loopline.errors import ConfigError, ConfigWarning
 
 
 def resolve(env: dict[str, str], tmp_path: Path) -> Settings:
@@ -107,7 +107,6 @@ def test_config_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ({"LOOPLINE_S3_ENDPOINT_URL": "127.0.0.1:9000"}, ["LOOPLINE_S3_ENDPOINT_URL", "http"]),
         ({"LOOPLINE_ARTIFACTS": "s3://"}, ["LOOPLINE_ARTIFACTS", "s3://bucket"]),
         ({"LOOPLINE_PROJECT": "  "}, ["LOOPLINE_PROJECT", "empty"]),
-        ({"LOOPLINE_URL": "http://x"}, ["LOOPLINE_URL", "Did you mean 'LOOPLINE_URI'"]),
         ({"LOOPLINE_CONFIG": "missing.toml"}, ["LOOPLINE_CONFIG", "no such file"]),
     ],
 )
@@ -129,6 +128,36 @@ def test_a_broken_config_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('ur1 = "x"\n')
     with pytest.raises(ConfigError, match="Did you mean 'uri'"):
         resolve({"LOOPLINE_CONFIG": "c.toml"}, tmp_path)
+
+
+def test_an_unknown_variable_is_a_warning_with_the_closest_name(tmp_path: Path) -> None:
+    # Not an error: a newer Loopline's variable in a shared environment must not stop this one.
+    with pytest.warns(ConfigWarning, match="LOOPLINE_URL .* Did you mean 'LOOPLINE_URI'"):
+        s = resolve({"LOOPLINE_URL": "http://x"}, tmp_path)
+    assert s.mode == "local"
+
+
+def test_home_cannot_be_set_in_the_config_file_it_is_found_through(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('home = "/elsewhere"\n')
+    with pytest.raises(ConfigError, match="Set LOOPLINE_HOME in the environment"):
+        resolve({"LOOPLINE_CONFIG": "c.toml"}, tmp_path)
+
+
+def test_overrides_win_over_the_environment(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {"LOOPLINE_URI": "http://a:1"},
+        overrides={"LOOPLINE_URI": "http://b:2", "LOOPLINE_PROJECT": None},
+        cwd=tmp_path,
+        user_home=tmp_path,
+    )
+    assert (s.server_url, s.project) == ("http://b:2", "default")
+
+
+def test_the_database_password_never_shows(tmp_path: Path) -> None:
+    s = resolve({"LOOPLINE_URI": "postgresql://bob:hunter2@db:5432/ll"}, tmp_path)
+    assert "hunter2" not in repr(s)
+    assert "bob:***@db:5432" in repr(s)
+    assert mask_password("http://h:1/x") == "http://h:1/x"
 
 
 def test_every_variable_is_documented() -> None:

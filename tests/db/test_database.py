@@ -51,10 +51,13 @@ def test_upgrade_is_idempotent_and_reports_what_it_did(database_url: str) -> Non
 
 def test_concurrent_first_starts_migrate_once(database_url: str) -> None:
     failures: list[BaseException] = []
+    results: list[bool] = []
 
     def start() -> None:
         try:
-            Database.open(database_url, auto_upgrade=True).close()
+            db = Database.connect(database_url)
+            results.append(db.upgrade().changed)
+            db.close()
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             failures.append(exc)
 
@@ -64,6 +67,7 @@ def test_concurrent_first_starts_migrate_once(database_url: str) -> None:
     for t in threads:
         t.join()
     assert failures == []
+    assert sorted(results) == [False] * 5 + [True], "exactly one start applies the migrations"
     db = Database.connect(database_url)
     assert db.revision() == HEAD_REVISION
     db.close()

@@ -73,3 +73,11 @@ def test_any_name_is_created_or_refused_cleanly(backend: Backend, name: str) -> 
     except Conflict:
         project = backend.get_project(name)
     assert backend.get_project(name) == project
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "a b", "%2e%2e"])
+def test_lookups_of_invalid_names_fail_the_same_way_on_both_backends(
+    backend: Backend, name: str
+) -> None:
+    with pytest.raises(InvalidInput, match="Invalid project name"):
+        backend.get_project(name)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
-from loopline.blobs import BlobStore, open_blob_store
+from loopline.blobs import BlobRef, BlobStore, open_blob_store
 from loopline.config import Settings
 from loopline.db import Database
 from loopline.projects import Project, ProjectService
@@ -48,6 +49,20 @@ class LocalBackend:
 
     def list_projects(self) -> list[Project]:
         return self.projects.list()
+
+    def put_blob(self, source: Path | bytes) -> BlobRef:
+        if isinstance(source, bytes):
+            return self.blobs.put_bytes(source)
+        return self.blobs.put_file(source)
+
+    def blob_exists(self, digest: str) -> bool:
+        return self.blobs.exists(digest)
+
+    def get_blob(self, digest: str) -> bytes:
+        return self.blobs.get_bytes(digest)
+
+    def download_blob(self, digest: str, dest: Path) -> Path:
+        return self.blobs.local_copy(digest, dest)
 
     def close(self) -> None:
         self.db.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from loopline.blobs import BlobRef
     from loopline.projects import Project
 
 __all__ = ["Backend"]
@@ -34,5 +37,19 @@ class Backend(Protocol):
     def get_project(self, name: str) -> Project: ...
 
     def list_projects(self) -> list[Project]: ...
+
+    def put_blob(self, source: Path | bytes) -> BlobRef:
+        """Store a file's or a byte string's content; return its digest and size."""
+        ...
+
+    def blob_exists(self, digest: str) -> bool: ...
+
+    def get_blob(self, digest: str) -> bytes:
+        """A blob's bytes, verified against its digest."""
+        ...
+
+    def download_blob(self, digest: str, dest: Path) -> Path:
+        """Copy a blob to the file ``dest`` (verified first, then renamed into place)."""
+        ...
 
     def close(self) -> None: ...

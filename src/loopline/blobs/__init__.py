@@ -4,7 +4,7 @@ from loopline.blobs._fsspec import FsspecBackend
 from loopline.blobs._local import LocalFolderBackend
 from loopline.blobs._protocol import BlobBackend
 from loopline.blobs._registry import open_blob_store
-from loopline.blobs._store import BlobRef, BlobStore
+from loopline.blobs._store import BlobRef, BlobStore, validate_digest
 
 __all__ = [
     "open_blob_store",
@@ -13,4 +13,5 @@ __all__ = [
     "BlobBackend",
     "LocalFolderBackend",
     "FsspecBackend",
+    "validate_digest",
 ]

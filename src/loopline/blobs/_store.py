@@ -19,7 +19,7 @@ from loopline.errors import CorruptBlob, InvalidInput, LooplineError, NotFound, 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["BlobRef", "BlobStore", "Readable"]
+__all__ = ["BlobRef", "BlobStore", "Readable", "blob_key", "validate_digest", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 20
 """Bytes read, hashed and written at a time: large enough that hashlib releases the GIL."""
@@ -229,17 +229,20 @@ class BlobStore:
         return size
 
     def open(self, digest: str) -> BinaryIO:
-        """Open a stored blob for reading; reading it to the end verifies it.
+        """Open a stored blob for reading; reading all of its bytes verifies them.
 
-        Use it as a context manager. When the last byte has been read and the bytes do not hash
-        to ``digest``, the read raises :class:`~loopline.errors.CorruptBlob`. A blob closed
-        before its end is not verified.
+        Use it as a context manager. The read that delivers the blob's last byte (by its
+        stored size, so ``read(n)`` of exactly the size is checked too, as ``pickle.load`` and
+        ``numpy.load`` read) raises :class:`~loopline.errors.CorruptBlob` when the bytes do not
+        hash to ``digest``. A blob closed before its end is not verified.
 
         Raises:
             NotFound: no blob with this digest.
         """
+        expected = self.size(digest)
         inner = self._open_backend(digest)
-        return io.BufferedReader(_VerifyingReader(inner, digest, self.url), buffer_size=CHUNK_SIZE)
+        reader = _VerifyingReader(inner, digest, self.url, expected)
+        return io.BufferedReader(reader, buffer_size=CHUNK_SIZE)
 
     def get_bytes(self, digest: str) -> bytes:
         """Return the content of a stored blob, verified.
@@ -325,11 +328,13 @@ class BlobStore:
 class _VerifyingReader(io.RawIOBase):
     """A read-only raw stream over a backend file that checks the digest at end of file."""
 
-    def __init__(self, inner: BinaryIO, digest: str, url: str) -> None:
+    def __init__(self, inner: BinaryIO, digest: str, url: str, expected_size: int) -> None:
         super().__init__()
         self._inner = inner
         self._digest = digest
         self._url = url
+        self._expected = expected_size
+        self._seen = 0
         self._hasher = hashlib.sha256()
         self._verified = False
 
@@ -345,13 +350,13 @@ class _VerifyingReader(io.RawIOBase):
             self._check()
             return 0
         view[: len(data)] = data
-        self._hasher.update(data)
+        self._take(data)
         return len(data)
 
     def readall(self) -> bytes:
         parts = []
         while data := _read(self._inner, self._digest, self._url, CHUNK_SIZE):
-            self._hasher.update(data)
+            self._take(data)
             parts.append(data)
         self._check()
         return b"".join(parts)
@@ -361,6 +366,17 @@ class _VerifyingReader(io.RawIOBase):
             self._inner.close()
         super().close()
 
+    def _take(self, data: bytes) -> None:
+        if self._verified:  # bytes past the verified end: the blob changed under the reader
+            self._hasher.update(data)
+            raise _corrupt(self._digest, self._hasher.hexdigest(), self._url)
+        self._hasher.update(data)
+        self._seen += len(data)
+        # Check as soon as the last byte is delivered: a reader that stops at the size it
+        # expects never asks for the end of file.
+        if self._seen >= self._expected:
+            self._check()
+
     def _check(self) -> None:
         if self._verified:
             return
@@ -368,6 +384,12 @@ class _VerifyingReader(io.RawIOBase):
         if actual != self._digest:
             raise _corrupt(self._digest, actual, self._url)
         self._verified = True
+
+
+def validate_digest(digest: object) -> str:
+    """Return ``digest`` if it is 64 lowercase hex characters, else raise InvalidInput."""
+    blob_key(digest)  # type: ignore[arg-type]  # blob_key checks the type too
+    return digest  # type: ignore[return-value]
 
 
 def blob_key(digest: str) -> str:

@@ -10,7 +10,7 @@ import typer
 from loopline._version import __version__
 from loopline.cli import _config, _db, _projects, _server
 from loopline.cli._context import CliState
-from loopline.cli._output import console, print_json
+from loopline.cli._output import JsonOption, console, print_json
 
 app = typer.Typer(
     name="loopline",
@@ -39,7 +39,7 @@ def root(
 
 @app.command()
 def version(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the version of Loopline and of Python."""
     info = {"loopline": __version__, "python": platform.python_version()}

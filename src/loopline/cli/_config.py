@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich.table import Table
 
 from loopline.cli._context import settings_from
-from loopline.cli._output import console, print_json, reports_errors
-from loopline.config import VARIABLES
+from loopline.cli._output import JsonOption, console, print_json, reports_errors
+from loopline.config import VARIABLES, mask_password
 
 
 @reports_errors
 def config(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the resolved settings (secrets hidden) and the variables that set them."""
     settings = settings_from(ctx)
     resolved = {
         "mode": settings.mode,
         "home": str(settings.home),
-        "database": settings.db_url,
+        "database": None if settings.db_url is None else mask_password(settings.db_url),
         "server": settings.server_url,
         "artifacts": settings.artifacts,
         "project": settings.project,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import typer
@@ -22,7 +21,4 @@ class CliState:
 def settings_from(ctx: typer.Context, **overrides: str | None) -> Settings:
     """Resolve settings once for this command: environment < root options < command options."""
     state = ctx.find_object(CliState) or CliState()
-    environ = dict(os.environ)
-    environ.update(state.overrides)
-    environ.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings.from_env(environ)
+    return Settings.from_env(overrides={**state.overrides, **overrides})

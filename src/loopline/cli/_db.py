@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from loopline.cli._context import settings_from
-from loopline.cli._output import console, print_json, reports_errors
+from loopline.cli._output import JsonOption, console, print_json, reports_errors
 from loopline.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URI (default: LOOPLINE_URI, or the embedded store)."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _open(ctx: typer.Context, db: str | None) -> Database:

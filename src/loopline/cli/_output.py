@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,9 +16,12 @@ from rich.markup import escape
 
 from loopline.errors import LooplineError
 
-__all__ = ["console", "err_console", "print_json", "reports_errors", "to_jsonable"]
+__all__ = ["JsonOption", "console", "err_console", "print_json", "reports_errors", "to_jsonable"]
 
 P = ParamSpec("P")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+"""The ``--json`` flag every command that prints takes."""
 R = TypeVar("R")
 
 console = Console(highlight=False, soft_wrap=True)

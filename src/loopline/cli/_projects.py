@@ -9,11 +9,9 @@ from rich.table import Table
 
 from loopline.backends import open_backend
 from loopline.cli._context import settings_from
-from loopline.cli._output import console, print_json, reports_errors
+from loopline.cli._output import JsonOption, console, print_json, reports_errors
 
 app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command("list")

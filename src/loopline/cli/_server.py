@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from loopline.cli._context import settings_from
-from loopline.cli._output import console, reports_errors
+from loopline.cli._output import console, err_console, reports_errors
 
 
 @reports_errors
@@ -40,6 +40,11 @@ def server(
         raise InvalidInput(
             f"LOOPLINE_URI is a server URL ({settings.server_url}); the server needs a database: "
             f"pass --db sqlite:///... or --db postgresql://..."
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            f"[bold yellow]warning:[/] binding {host}: this server has no authentication yet, "
+            f"so anyone who can reach {host}:{port} can read and change everything in it."
         )
     # Open once here so a bad database or schema is one clear line, not a worker traceback.
     backend = LocalBackend.open(settings)

@@ -1,5 +1,5 @@
 """The HTTP client behind remote mode."""
 
-from loopline.client._api import ApiClient, error_from_response
+from loopline.client._api import ApiClient, Sink, error_from_response
 
-__all__ = ["ApiClient", "error_from_response"]
+__all__ = ["ApiClient", "Sink", "error_from_response"]

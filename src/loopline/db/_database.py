@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopline.db._engine import create_engine_for, display_url
@@ -88,22 +88,11 @@ class Database:
         found = self.revision()
         if found == HEAD_REVISION:
             return
-        if found is None:
-            raise SchemaOutOfDate(
-                f"Database {self.url} has no Loopline tables yet. "
-                f"Run `loopline db upgrade --db '{self.url}'` to create them."
-            )
-        from loopline.db._migrations import known_revisions
-
-        if found in known_revisions():
-            raise SchemaOutOfDate(
-                f"Database {self.url} is at schema revision {found}; this Loopline needs "
-                f"{HEAD_REVISION}. Run `loopline db upgrade --db '{self.url}'`.",
-                details={"found": found, "needed": HEAD_REVISION},
-            )
+        self._refuse_unknown(found)
+        state = "has no Loopline tables yet" if found is None else f"is at revision {found}"
         raise SchemaOutOfDate(
-            f"Database {self.url} is at schema revision {found!r}, which this Loopline does not "
-            f"know: a newer Loopline has upgraded it. Upgrade Loopline to use this database.",
+            f"Database {self.url} {state}; this Loopline needs revision {HEAD_REVISION}. "
+            f"Run `loopline db upgrade --db {self._url_for_commands()}`.",
             details={"found": found, "needed": HEAD_REVISION},
         )
 
@@ -113,12 +102,23 @@ class Database:
             found = self.revision()
             if found == HEAD_REVISION:
                 return UpgradeResult(before=found, after=found)
-            if found is not None:
-                from loopline.db._migrations import known_revisions
-
-                if found not in known_revisions():
-                    self.check_schema()  # raises with the "newer Loopline" message
+            self._refuse_unknown(found)
             return upgrade(self.engine)
+
+    def _refuse_unknown(self, found: str | None) -> None:
+        """A revision this Loopline does not ship was written by a newer one: never touch it."""
+        from loopline.db._migrations import known_revisions
+
+        if found is not None and found not in known_revisions():
+            raise SchemaOutOfDate(
+                f"Database {self.url} is at schema revision {found!r}, which this Loopline does "
+                f"not know: a newer Loopline has upgraded it. Upgrade Loopline to use it.",
+                details={"found": found, "needed": HEAD_REVISION},
+            )
+
+    def _url_for_commands(self) -> str:
+        # A masked password cannot be pasted back: name the setting instead.
+        return "<your database URI>" if "***" in self.url else f"'{self.url}'"
 
     def ping(self) -> None:
         """Raise :class:`StorageError` unless the database answers a trivial query."""
@@ -136,7 +136,7 @@ class Database:
         except LooplineError:
             raise
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = _first_line(exc.orig if exc.orig is not None else exc)
             if "locked" in reason or "busy" in reason:
                 raise StorageError(
                     f"Database {self.url} stayed locked by another writer past the busy timeout "
@@ -147,9 +147,26 @@ class Database:
                 f"Cannot use database {self.url}: {reason}. Check that it is running and that "
                 f"LOOPLINE_URI points at it."
             ) from exc
+        except IntegrityError:
+            raise  # a constraint said no: the domain service turns it into Conflict
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StorageError(
-                    f"Lost the connection to database {self.url}: {exc.orig}. Retry."
+                    f"Lost the connection to database {self.url}: {_first_line(exc.orig)}. Retry."
                 ) from exc
+            raise StorageError(
+                f"Database {self.url} refused the operation: {_first_line(exc.orig)}. "
+                f"Check the database user's permissions and that the schema is current."
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"Database {self.url}: {_first_line(exc)}.") from exc
+        except Exception as exc:
+            # Alembic's CommandError and friends, from `db upgrade`.
+            if type(exc).__module__.startswith("alembic"):
+                raise StorageError(f"Migrating {self.url} failed: {_first_line(exc)}.") from exc
             raise
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

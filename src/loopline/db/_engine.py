@@ -38,7 +38,13 @@ def create_engine_for(url: str | URL) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        try:
+            return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except ImportError as exc:
+            raise ConfigError(
+                f"LOOPLINE_URI {display_url(parsed)} needs the PostgreSQL driver: "
+                f"pip install 'loopline[postgres]'."
+            ) from exc
     raise ConfigError(
         f"Database URL {display_url(parsed)!r}: Loopline supports sqlite and postgresql, "
         f"not {backend!r}."
@@ -55,7 +61,13 @@ def display_url(url: str | URL) -> str:
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the folder of SQLite database {database}: {exc.strerror}. "
+                f"Point LOOPLINE_URI (or LOOPLINE_HOME) at a writable place."
+            ) from exc
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")

@@ -67,8 +67,10 @@ class ProjectService:
     def list(self) -> list[Project]:
         """Every project, by name."""
         with self._db.session() as session:
-            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name)).all()
-            return [_to_project(r) for r in rows]
+            rows = session.scalars(select(ProjectRow)).all()
+            # Sorted here, not by the database: SQLite and a PostgreSQL with a non-C locale
+            # collate mixed-case names differently.
+            return sorted((_to_project(r) for r in rows), key=lambda p: p.name)
 
 
 def _to_project(row: ProjectRow) -> Project:

@@ -13,6 +13,7 @@ from loopline.errors import LooplineError
 from loopline.server._state import backend_of, metrics_of
 
 router = APIRouter(tags=["health"])
+_PROBE = b"loopline readiness probe\n"
 
 
 @router.get("/healthz")
@@ -44,8 +45,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 def _check_blobs(request: Request) -> Any:
     def check() -> None:
-        # Any well-formed digest will do: the question is whether the store answers at all.
-        backend_of(request).blobs.exists("0" * 64)
+        # A write, not a lookup: a missing bucket or a read-only folder answers lookups with
+        # "absent" and fails only on writes. Deduplication makes every probe after the first
+        # one lookup of the same small blob.
+        backend_of(request).blobs.put_bytes(_PROBE)
 
     return check
 

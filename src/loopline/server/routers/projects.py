@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from loopline.projects import Project
 from loopline.server._state import backend_of
@@ -12,8 +12,9 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, examples=["fraud-detection"])
-    description: str = Field(default="", max_length=10_000)
+    # Shapes only: the rules on names and lengths live in the projects domain, once.
+    name: str
+    description: str = ""
 
 
 @router.get("")

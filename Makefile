@@ -8,7 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := --extra postgres --extra s3
+EXTRAS := --extra postgres --extra s3 --extra sklearn
 
 # uv installs into .venv with the machine's Python and never downloads an interpreter.
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))

@@ -28,6 +28,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _train_and_track(project: str) -> dict[str, object]:
+    """Gradient descent on a tiny logistic regression, one run per learning rate."""
+    import math
+    import random
+
+    rng = random.Random(7)
+    xs = [(rng.gauss(0, 1), rng.gauss(0, 1)) for _ in range(400)]
+    ys = [1 if x0 + 0.5 * x1 > 0 else 0 for x0, x1 in xs]
+    for lr in (0.01, 0.1, 0.5):
+        with ll.start_run(project=project, name=f"logreg-lr{lr}", params={"lr": lr}):
+            w0 = w1 = b = 0.0
+            for step in range(300):
+                g0 = g1 = gb = loss = 0.0
+                for (x0, x1), y in zip(xs, ys, strict=True):
+                    p = 1 / (1 + math.exp(-(w0 * x0 + w1 * x1 + b)))
+                    g0, g1, gb = g0 + (p - y) * x0, g1 + (p - y) * x1, gb + (p - y)
+                    loss -= y * math.log(p + 1e-12) + (1 - y) * math.log(1 - p + 1e-12)
+                n = len(xs)
+                w0, w1, b = w0 - lr * g0 / n, w1 - lr * g1 / n, b - lr * gb / n
+                ll.log_metric("loss", loss / n, step=step)
+            correct = sum(
+                (1 / (1 + math.exp(-(w0 * x0 + w1 * x1 + b))) > 0.5) == bool(y)
+                for (x0, x1), y in zip(xs, ys, strict=True)
+            )
+            ll.log_metric("acc", correct / len(xs))
+    runs = ll.search_runs(project, filter="metrics.acc > 0", order_by=["metrics.acc desc"])
+    return dict(runs.iloc[0])
+
+
 def main() -> None:
     done = Table("step", "result", title="Loopline demo", show_lines=False)
     settings = ll.Settings.from_env()
@@ -44,6 +73,14 @@ def main() -> None:
         done.add_row(
             "project", f"'{project.name}' exists already (created {project.created_at:%c})"
         )
+
+    with console.status("Training a small model, tracked as a run..."):
+        best = _train_and_track(project.name)
+    done.add_row(
+        "tracking",
+        f"3 runs logged 300 metric points each; best by search: {best['name']} "
+        f"(acc {best['metrics.acc']:.3f}, lr {best['params.lr']})",
+    )
 
     blobs = open_blob_store(settings)
     rows = "\n".join(f"{i},{i * i % 7},{i % 2}" for i in range(10_000))
@@ -102,7 +139,7 @@ def main() -> None:
 
     console.print(done)
     console.print(
-        "Not built yet, so not in this demo: tracking, datasets, the web UI, pipelines, registry, "
+        "Not built yet, so not in this demo: datasets, the web UI, pipelines, registry, "
         "serving, agents, features, monitoring and the closed loop."
     )
     console.print(

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from loopline.backends import Backend, LocalBackend, RemoteBackend
 from loopline.config import Settings
@@ -15,19 +17,34 @@ from tests.fixtures.server import serving
 
 pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.s3"]
 
+# One example database at a fixed place (tests chdir into temporary homes, and hypothesis would
+# otherwise look for `.hypothesis` in each), and no per-example deadline: speed is measured in
+# benchmarks/, and a deadline only makes tests flaky on a busy 2-core CI machine.
+hypothesis_settings.register_profile(
+    "loopline",
+    database=DirectoryBasedExampleDatabase(Path(__file__).resolve().parents[1] / ".hypothesis"),
+    deadline=None,
+)
+hypothesis_settings.load_profile("loopline")
+
 
 @pytest.fixture(autouse=True)
 def clean_environ(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """No test sees the developer's LOOPLINE_* settings or home folder, or leaves files in them."""
+) -> Iterator[Path]:
+    """No test sees the developer's LOOPLINE_* settings or home folder, or leaves files in them,
+    and each test's one-liners (ll.start_run...) get a default client of their own."""
+    from loopline._client import reset_default_client
+
     for name in list(os.environ):
         if name.startswith("LOOPLINE_"):
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(home)
-    return home
+    reset_default_client()
+    yield home
+    reset_default_client()
 
 
 @pytest.fixture

@@ -27,12 +27,56 @@ from loopline.errors import (
 )
 
 if TYPE_CHECKING:
+    from loopline._api import (
+        active_run,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from loopline._autolog import autolog
     from loopline._client import Client
+    from loopline._runs import ActiveRun
     from loopline.projects import Project
+    from loopline.tracking import Run
 
 __all__ = [
     "__version__",
+    # tracking one-liners, over the default client and the current run
+    "start_run",
+    "active_run",
+    "end_run",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "log_artifact",
+    "log_text",
+    "log_dict",
+    "log_figure",
+    "flush",
+    "get_run",
+    "get_metric_history",
+    "search_runs",
+    "autolog",
+    # explicit objects
     "Client",
+    "ActiveRun",
+    "Run",
     "Settings",
     "Project",
     "LooplineError",
@@ -49,7 +93,33 @@ __all__ = [
 
 # `import loopline` stays cheap (settings and errors only): the database driver, SQLAlchemy and
 # the HTTP client load when the first Client is made, and only the ones its mode needs.
-_LAZY = {"Client": "loopline._client", "Project": "loopline.projects"}
+_ONE_LINERS = (
+    "start_run",
+    "active_run",
+    "end_run",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "log_artifact",
+    "log_text",
+    "log_dict",
+    "log_figure",
+    "flush",
+    "get_run",
+    "get_metric_history",
+    "search_runs",
+)
+_LAZY = {
+    "autolog": "loopline._autolog",
+    "Client": "loopline._client",
+    "Project": "loopline.projects",
+    "ActiveRun": "loopline._runs",
+    "Run": "loopline.tracking",
+    **dict.fromkeys(_ONE_LINERS, "loopline._api"),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -59,6 +59,10 @@ VARIABLES: dict[str, str] = {
     "LOOPLINE_HTTP_TIMEOUT": (
         "seconds to wait for a Loopline server or S3 endpoint to answer (default 30)"
     ),
+    "LOOPLINE_RERUN_OF": "set by `loopline runs rerun`: the run the next started run clones",
+    "LOOPLINE_PARAMS": (
+        "set by `loopline runs rerun`: a JSON object of params that override the script's"
+    ),
     "LOOPLINE_HTTP_RETRIES": (
         "attempts on connection errors, to a server or S3, before giving up (default 3)"
     ),
@@ -93,6 +97,8 @@ class Settings:
     blob_fsync: bool = False
     http_timeout: float = 30.0
     http_retries: int = 3
+    rerun_of: str | None = None
+    param_overrides: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_env(
@@ -165,6 +171,8 @@ class Settings:
             http_retries=_parse_number(
                 "LOOPLINE_HTTP_RETRIES", values.get("LOOPLINE_HTTP_RETRIES", "3"), int, 1
             ),
+            rerun_of=values.get("LOOPLINE_RERUN_OF") or None,
+            param_overrides=_parse_params(values.get("LOOPLINE_PARAMS", "")),
         )
 
     def __repr__(self) -> str:
@@ -346,6 +354,20 @@ def _parse_number(name: str, raw: str, kind: type[_N], minimum: _N) -> _N:
     if value < minimum or value != value:  # the second test rejects NaN
         raise ConfigError(f"{name}={raw!r}: must be at least {minimum}.")
     return value
+
+
+def _parse_params(raw: str) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"LOOPLINE_PARAMS is not JSON ({exc}); expected an object.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError('LOOPLINE_PARAMS must be a JSON object, like {"lr": "0.01"}.')
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
 
 def _parse_name(name: str, raw: str) -> str:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from loopline import __version__
 from loopline.cli import app
+from loopline.db import HEAD_REVISION
 
 runner = CliRunner()
 
@@ -64,9 +65,9 @@ def test_db_upgrade_and_current(postgres_url: str) -> None:
     assert "loopline db upgrade" in listing.output
     upgraded = runner.invoke(app, ["db", "upgrade", "--db", postgres_url])
     assert upgraded.exit_code == 0
-    assert "to revision 0001" in upgraded.output
+    assert f"to revision {HEAD_REVISION}" in upgraded.output
     again = runner.invoke(app, ["db", "upgrade", "--db", postgres_url])
-    assert "already at revision 0001" in again.output
+    assert f"already at revision {HEAD_REVISION}" in again.output
     assert runner.invoke(app, ["--uri", postgres_url, "projects", "list"]).exit_code == 0
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 import loopline.db
 import loopline.projects
 import loopline.server
+import loopline.tracking._tables
 from loopline.db import HEAD_REVISION, Base, Database
 from loopline.errors import SchemaOutOfDate, StorageError
 

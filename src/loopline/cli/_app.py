@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from loopline._version import __version__
-from loopline.cli import _config, _db, _projects, _server
+from loopline.cli import _config, _db, _projects, _runs, _server
 from loopline.cli._context import CliState
 from loopline.cli._output import JsonOption, console, print_json
 
@@ -53,3 +53,4 @@ app.command("server")(_server.server)
 app.command("config")(_config.config)
 app.add_typer(_db.app, name="db")
 app.add_typer(_projects.app, name="projects")
+app.add_typer(_runs.app, name="runs")

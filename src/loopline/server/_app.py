@@ -13,7 +13,7 @@ from loopline.config import Settings
 from loopline.server._errors import install_error_handlers
 from loopline.server._idempotency import IdempotencyMiddleware, IdempotencyStore
 from loopline.server._metrics import HttpMetrics, MetricsMiddleware
-from loopline.server.routers import blobs, health, projects
+from loopline.server.routers import blobs, health, projects, runs
 
 __all__ = ["create_app"]
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(blobs.router)
+    app.include_router(runs.router)
     # Added last = outermost: metrics see every answer, replayed ones included.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(backend.db))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

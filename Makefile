@@ -48,6 +48,7 @@ demo: install ## Run the main job on the embedded default and print what it did
 
 bench: install ## Run the benchmarks (slow; see benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/blobs.py
+	$(BIN)/python benchmarks/tracking.py
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

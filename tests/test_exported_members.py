@@ -44,3 +44,13 @@ def test_the_facade_exports_exactly_these() -> None:
     ]
     for name in loopline.__all__:
         assert hasattr(loopline, name), name
+
+
+def test_the_lazy_one_liners_are_exactly_the_api_modules() -> None:
+    """The facade lists the one-liners by name (importing them would make `import loopline`
+    load SQLAlchemy); this keeps that list and the module that defines them in step."""
+    import loopline._api
+
+    assert set(loopline._ONE_LINERS) == set(loopline._api.__all__)
+    for name in loopline._api.__all__:
+        assert getattr(loopline, name) is getattr(loopline._api, name)

@@ -42,6 +42,7 @@ class Client:
         self._session: RunSession | None = None
         self._session_lock = threading.Lock()
         self._rerun_pending = settings.rerun_of is not None
+        self._environment_cache: tuple[float, str] | None = None
 
     @property
     def location(self) -> str:

@@ -339,24 +339,23 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     ``params.*``, ``metrics.*`` and ``tags.*`` (as MLflow's search_runs)."""
     import pandas as pd
 
-    rows = []
-    for r in runs:
-        row: dict[str, Any] = {
-            "run_id": r.id,
-            "name": r.name,
-            "status": r.status,
-            "start_time": r.start_time,
-            "end_time": r.end_time,
-            "parent_id": r.parent_id,
-        }
-        row.update({f"params.{k}": v for k, v in r.params.items()})
-        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in r.tags.items()})
-        rows.append(row)
-    base = ["run_id", "name", "status", "start_time", "end_time", "parent_id"]
-    frame = pd.DataFrame(rows, columns=None if rows else base)
-    extra = sorted(c for c in frame.columns if c not in base)
-    return frame[base + extra]
+    # Column by column: a DataFrame from a dict of lists is several times faster than one
+    # from a list of per-run dicts, and a search can answer thousands of runs.
+    columns: dict[str, list[Any]] = {
+        "run_id": [r.id for r in runs],
+        "name": [r.name for r in runs],
+        "status": [r.status for r in runs],
+        "start_time": [r.start_time for r in runs],
+        "end_time": [r.end_time for r in runs],
+        "parent_id": [r.parent_id for r in runs],
+    }
+    for prefix, field in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
+        keys = sorted({k for r in runs for k in getattr(r, field)})
+        for key in keys:
+            columns[f"{prefix}.{key}"] = [getattr(r, field).get(key) for r in runs]
+    base = list(columns)[:6]
+    extra = sorted(list(columns)[6:])
+    return pd.DataFrame(columns)[base + extra]
 
 
 def history_frame(points: Sequence[MetricPoint]) -> pd.DataFrame:
@@ -379,11 +378,23 @@ def _whole(step: object, key: str) -> int:
     return int(step)
 
 
+# Runs started within this many seconds of a capture share it: a sweep that starts thousands
+# of runs from one process would otherwise spend most of its time asking git the same thing.
+ENVIRONMENT_REUSE_SECONDS = 10.0
+
+
 def _capture_environment(client: Client) -> str | None:
-    try:
-        from loopline.tracking._environment import capture_environment
-    except ImportError:  # pragma: no cover - shipped together
-        return None
+    cached = client._environment_cache
+    if cached is not None and time.monotonic() - cached[0] < ENVIRONMENT_REUSE_SECONDS:
+        return cached[1]
+    digest = _capture_environment_now(client)
+    client._environment_cache = (time.monotonic(), digest)
+    return digest
+
+
+def _capture_environment_now(client: Client) -> str:
+    from loopline.tracking._environment import capture_environment
+
     env = capture_environment()
     data = env.to_dict()
     git = env.git

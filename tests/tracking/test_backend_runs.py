@@ -6,6 +6,8 @@ import math
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopline.backends import Backend
 from loopline.errors import Conflict, InvalidInput, NotFound
@@ -149,3 +151,22 @@ def test_artifacts(backend: Backend, tmp_path: object) -> None:
             backend.log_artifact(run.id, bad, b"x")
     with pytest.raises(NotFound):
         backend.log_artifact("f" * 32, "x", b"x")
+
+
+_FILTERS = st.text(
+    alphabet=st.sampled_from(list("metrics.params tags acc<>=!'\"() andor01.5x-")), max_size=60
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_FILTERS | st.text(max_size=40))
+def test_no_filter_makes_the_server_answer_500(server_url: str, text: str) -> None:
+    import httpx
+
+    httpx.post(f"{server_url}/api/v1/projects", json={"name": "searched"})  # 409 after the first
+    answer = httpx.post(
+        f"{server_url}/api/v1/runs/search", json={"project": "searched", "filter": text}
+    )
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["error"]["type"] == "InvalidInput"

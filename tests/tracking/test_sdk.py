@@ -125,3 +125,21 @@ def test_search_runs_answers_a_dataframe(client: Client) -> None:
     empty = client.search_runs("search", filter="metrics.acc > 5")
     assert len(empty) == 0
     assert "run_id" in empty.columns
+
+
+def test_log_figure_stores_a_real_image(client: Client) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots()
+    axes.plot([0, 1, 2], [3, 1, 2])
+    with client.start_run("demo", capture=False) as run:
+        png = run.log_figure(figure, "plots/loss.png")
+        svg = run.log_figure(figure, "plots/loss.svg")
+        with pytest.raises(InvalidInput, match="matplotlib Figure"):
+            run.log_figure("not a figure", "x.png")
+    plt.close(figure)
+    assert client._backend.get_blob(png.digest).startswith(b"\x89PNG\r\n")
+    assert b"<svg" in client._backend.get_blob(svg.digest)[:500]

@@ -19,11 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loopline.db import Database
 from loopline.errors import InvalidInput
 from loopline.projects._table import ProjectRow
-from loopline.tracking._search import (
+from loopline.tracking._filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
-    STATUSES,
     And,
     Comparison,
     Field,
@@ -32,13 +31,13 @@ from loopline.tracking._search import (
     Not,
     Or,
     OrderTerm,
-    compile_filter,
     format_filter,
     parse_filter,
     parse_order_by,
-    search_query,
 )
+from loopline.tracking._search import compile_filter, search_query
 from loopline.tracking._tables import MetricSummaryRow, ParamRow, RunRow, TagRow
+from loopline.tracking._types import RUN_STATUSES
 
 
 def metric(key: str, op: str, value: object = None) -> Comparison:
@@ -436,7 +435,7 @@ def comparisons(draw: st.DrawFn) -> Comparison:
         f = Field("attributes", draw(st.sampled_from(["name", "run_id", "parent_id"])))
     else:
         f = Field("attributes", draw(st.sampled_from(["start_time", "end_time"])))
-    statuses = st.sampled_from(STATUSES + tuple(s.upper() for s in STATUSES))
+    statuses = st.sampled_from(RUN_STATUSES + tuple(s.upper() for s in RUN_STATUSES))
     by_kind: dict[str, list[tuple[str, st.SearchStrategy[object]]]] = {
         "metrics": [
             *((op, _numbers) for op in ("=", "!=", "<", "<=", ">", ">=")),

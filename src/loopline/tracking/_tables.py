@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -22,7 +23,7 @@ __all__ = [
     "RunRow",
     "ParamRow",
     "TagRow",
-    "MetricPointRow",
+    "MetricChunkRow",
     "MetricSummaryRow",
     "ArtifactRow",
     "MAX_KEY",
@@ -87,11 +88,17 @@ class TagRow(Base):
     value: Mapped[str] = mapped_column(Text(), nullable=False)
 
 
-class MetricPointRow(Base):
-    """One logged value of a metric. NaN is kept (``is_nan``): SQLite would store it as NULL."""
+class MetricChunkRow(Base):
+    """A batch of one metric's points, packed: the columns of the points as binary arrays.
 
-    __tablename__ = "metric_points"
-    __table_args__ = (Index("ix_metric_points_run_id_key_step", "run_id", "key", "step"),)
+    Points arrive by the thousand per second; one row per point would make every point pay
+    for two B-tree insertions keyed on the run id. A chunk holds a batch (as the writer sends
+    it) as little-endian arrays: ``steps`` and ``timestamps_ms`` int64, ``values`` float64
+    (NaN and infinities are kept by IEEE 754 itself). History reads unpack and sort.
+    """
+
+    __tablename__ = "metric_chunks"
+    __table_args__ = (Index("ix_metric_chunks_run_id_key", "run_id", "key"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
@@ -100,11 +107,12 @@ class MetricPointRow(Base):
         String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
     )
     key: Mapped[str] = mapped_column(String(MAX_KEY), nullable=False)
-    step: Mapped[int] = mapped_column(BigInteger(), nullable=False)
-    # Milliseconds since the epoch, UTC: compact, and what every metrics UI plots against.
-    timestamp_ms: Mapped[int] = mapped_column(BigInteger(), nullable=False)
-    value: Mapped[float | None] = mapped_column(Float(), nullable=True)
-    is_nan: Mapped[bool] = mapped_column(Boolean(), nullable=False, default=False)
+    count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    first_step: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    last_step: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    steps: Mapped[bytes] = mapped_column(LargeBinary(), nullable=False)
+    timestamps_ms: Mapped[bytes] = mapped_column(LargeBinary(), nullable=False)
+    values: Mapped[bytes] = mapped_column(LargeBinary(), nullable=False)
 
 
 class MetricSummaryRow(Base):

@@ -1,4 +1,4 @@
-"""Tracking: runs, params, tags, metric points and summaries, artifacts.
+"""Tracking: runs, params, tags, metric chunks and summaries, artifacts.
 
 Revision ID: 0002
 Revises: 0001
@@ -56,20 +56,22 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("run_id", "key", name=f"pk_{table}"),
         )
     op.create_table(
-        "metric_points",
+        "metric_chunks",
         sa.Column("id", _big_id(), nullable=False),
         sa.Column("run_id", sa.String(32), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
-        sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("is_nan", sa.Boolean(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("first_step", sa.BigInteger(), nullable=False),
+        sa.Column("last_step", sa.BigInteger(), nullable=False),
+        sa.Column("steps", sa.LargeBinary(), nullable=False),
+        sa.Column("timestamps_ms", sa.LargeBinary(), nullable=False),
+        sa.Column("values", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_metric_points_run_id_runs", ondelete="CASCADE"
+            ["run_id"], ["runs.id"], name="fk_metric_chunks_run_id_runs", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_metric_points"),
+        sa.PrimaryKeyConstraint("id", name="pk_metric_chunks"),
     )
-    op.create_index("ix_metric_points_run_id_key_step", "metric_points", ["run_id", "key", "step"])
+    op.create_index("ix_metric_chunks_run_id_key", "metric_chunks", ["run_id", "key"])
     op.create_table(
         "metric_summaries",
         sa.Column("run_id", sa.String(32), nullable=False),
@@ -105,8 +107,8 @@ def downgrade() -> None:
     op.drop_table("run_artifacts")
     op.drop_index("ix_metric_summaries_key_latest", table_name="metric_summaries")
     op.drop_table("metric_summaries")
-    op.drop_index("ix_metric_points_run_id_key_step", table_name="metric_points")
-    op.drop_table("metric_points")
+    op.drop_index("ix_metric_chunks_run_id_key", table_name="metric_chunks")
+    op.drop_table("metric_chunks")
     op.drop_table("run_tags")
     op.drop_table("run_params")
     op.drop_index("ix_runs_parent_id", table_name="runs")

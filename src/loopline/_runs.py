@@ -401,7 +401,7 @@ def _capture_environment_now(client: Client) -> str:
     script = env.entry_point.path
     if script is not None and (git is None or git.commit is None or not git.diff_complete):
         # Git alone cannot bring this code back: keep a snapshot of it (deduplicated).
-        from loopline.tracking._environment import code_snapshot
+        from loopline.tracking._snapshot import code_snapshot
 
         root = Path(git.root) if git is not None else None
         path = root / script if root is not None else Path(env.entry_point.cwd) / script

@@ -25,9 +25,9 @@ from loopline.tracking import _environment
 from loopline.tracking._environment import (
     Environment,
     capture_environment,
-    code_snapshot,
     strip_credentials,
 )
+from loopline.tracking._snapshot import code_snapshot
 
 GIT = shutil.which("git")
 needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")

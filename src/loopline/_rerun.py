@@ -103,7 +103,7 @@ def _settings_for_child(client: Client) -> dict[str, str]:
     if s.mode == "remote" and s.server_url:
         values["LOOPLINE_URI"] = s.server_url
     elif s.db_url:
-        values["LOOPLINE_URI"] = s.db_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        values["LOOPLINE_URI"] = s.db_url
         values["LOOPLINE_ARTIFACTS"] = s.artifacts
     return values
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -374,7 +373,7 @@ class TrackingService:
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         mark = "?" if self._db.is_sqlite else "%s"
         try:
-            for chunk in _chunks(ids, 500):
+            for chunk in _batches(ids, 500):
                 marks = ", ".join([mark] * len(chunk))
                 for table, target in (("run_params", params), ("run_tags", tags)):
                     cursor.execute(
@@ -487,15 +486,6 @@ def _insert_map(
         )
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def epoch_ms(moment: datetime | None = None) -> int:
-    """Milliseconds since the epoch for ``moment`` (aware) or now."""
-    if moment is None:
-        return int(datetime.now(UTC).timestamp() * 1000)
-    if moment.tzinfo is None:
-        raise InvalidInput("timestamp must be timezone-aware (for example datetime.now(UTC)).")
-    return int(moment.timestamp() * 1000)

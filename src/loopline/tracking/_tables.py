@@ -19,6 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from loopline.db import Base, CreatedAt, IdColumn, UTCDateTime
 
+# The limits the input rules enforce are the column widths: one definition of each.
+from loopline.tracking._types import MAX_KEY, MAX_NAME
+
 __all__ = [
     "RunRow",
     "ParamRow",
@@ -26,14 +29,7 @@ __all__ = [
     "MetricChunkRow",
     "MetricSummaryRow",
     "ArtifactRow",
-    "MAX_KEY",
-    "MAX_VALUE",
-    "MAX_NAME",
 ]
-
-MAX_KEY = 250  # metric, param and tag keys
-MAX_VALUE = 8_000  # param and tag values, in characters
-MAX_NAME = 200  # run names
 
 
 class RunRow(Base):

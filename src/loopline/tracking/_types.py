@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -182,9 +181,3 @@ def decode_float(value: Any) -> float:
             return float(value.replace("Infinity", "inf"))
         raise InvalidInput(f"Expected a number or NaN/Infinity/-Infinity, not {value!r}.")
     return float(value)
-
-
-def merge_text_map(existing: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
-    merged = dict(existing)
-    merged.update(new)
-    return merged

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from loopline.backends import Backend, open_backend
 from loopline.config import Settings
 from loopline.projects import Project
-from loopline.tracking import Artifact, MetricSummary, Run, RunComparison
+from loopline.tracking import Artifact, ConsoleText, MetricSummary, Run, RunComparison, RunTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +96,7 @@ class Client:
         from loopline._runs import history_frame
 
         self._flush_if_logging()
-        return history_frame(self._backend.metric_history(run_id, key))
+        return history_frame(self._backend.metric_series(run_id, key))
 
     def search_runs(
         self,
@@ -109,8 +109,10 @@ class Client:
         from loopline._runs import runs_frame
 
         self._flush_if_logging()
-        runs = self._backend.search_runs(project or self.settings.project, filter, order_by, limit)
-        return runs_frame(runs)
+        table = self._backend.search_table(
+            project or self.settings.project, filter, order_by, limit
+        )
+        return runs_frame(table)
 
     def list_runs(
         self,
@@ -122,6 +124,34 @@ class Client:
         """Like :meth:`search_runs`, as :class:`~loopline.tracking.Run` objects."""
         self._flush_if_logging()
         return self._backend.search_runs(project or self.settings.project, filter, order_by, limit)
+
+    def search_table(
+        self,
+        project: str | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> RunTable:
+        """Like :meth:`search_runs`, as columns (:class:`~loopline.tracking.RunTable`)."""
+        self._flush_if_logging()
+        return self._backend.search_table(
+            project or self.settings.project, filter, order_by, limit, offset
+        )
+
+    def count_runs(self, project: str | None = None, filter: str = "") -> int:
+        """How many runs match ``filter`` (the search grammar)."""
+        self._flush_if_logging()
+        return self._backend.count_runs(project or self.settings.project, filter)
+
+    def read_console(self, run_id: str, offset: int = 0, limit: int = 1_000_000) -> ConsoleText:
+        """A slice of a run's console output: live while it runs, its ``console.log`` after.
+
+        Example:
+            >>> piece = client.read_console(run_id)
+            >>> more = client.read_console(run_id, piece.next_offset)
+        """
+        return self._backend.read_console(run_id, offset, limit)
 
     def metric_summaries(self, run_id: str) -> list[MetricSummary]:
         """Latest value, min, max and count of every metric of a run."""

@@ -31,7 +31,15 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from loopline.errors import Conflict, InvalidInput, LooplineError
-from loopline.tracking import Artifact, MetricPoint, Run, RunStatus, validate_key
+from loopline.tracking import (
+    Artifact,
+    MetricPoint,
+    MetricSeries,
+    Run,
+    RunStatus,
+    RunTable,
+    validate_key,
+)
 from loopline.tracking._types import metric_value
 
 if TYPE_CHECKING:
@@ -334,7 +342,7 @@ def require_run() -> ActiveRun:
     return run
 
 
-def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+def runs_frame(runs: RunTable) -> pd.DataFrame:
     """Runs as a DataFrame: one row each, columns run_id, name, status, times, then
     ``params.*``, ``metrics.*`` and ``tags.*`` (as MLflow's search_runs)."""
     import pandas as pd
@@ -342,34 +350,33 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     # Column by column: a DataFrame from a dict of lists is several times faster than one
     # from a list of per-run dicts, and a search can answer thousands of runs.
     columns: dict[str, list[Any]] = {
-        "run_id": [r.id for r in runs],
-        "name": [r.name for r in runs],
-        "status": [r.status for r in runs],
-        "start_time": [r.start_time for r in runs],
-        "end_time": [r.end_time for r in runs],
-        "parent_id": [r.parent_id for r in runs],
+        "run_id": runs.ids,
+        "name": runs.names,
+        "status": runs.statuses,
+        "start_time": runs.start_times,
+        "end_time": runs.end_times,
+        "parent_id": runs.parent_ids,
     }
-    for prefix, field in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
-        keys = sorted({k for r in runs for k in getattr(r, field)})
-        for key in keys:
-            columns[f"{prefix}.{key}"] = [getattr(r, field).get(key) for r in runs]
-    base = list(columns)[:6]
-    extra = sorted(list(columns)[6:])
-    return pd.DataFrame(columns)[base + extra]
+    extra: dict[str, list[Any]] = {}
+    for prefix, values in (("params", runs.params), ("metrics", runs.metrics), ("tags", runs.tags)):
+        for key, column in values.items():
+            extra[f"{prefix}.{key}"] = column
+    for name in sorted(extra):
+        columns[name] = extra[name]
+    return pd.DataFrame(columns)
 
 
-def history_frame(points: Sequence[MetricPoint]) -> pd.DataFrame:
+def history_frame(series: MetricSeries) -> pd.DataFrame:
     """A metric's history: columns step, value, timestamp (aware UTC)."""
     import pandas as pd
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "step": [p.step for p in points],
-            "value": [p.value for p in points],
-            "timestamp": pd.to_datetime([p.timestamp_ms for p in points], unit="ms", utc=True),
+            "step": series.steps,
+            "value": series.values,
+            "timestamp": pd.to_datetime(series.timestamps_ms, unit="ms", utc=True),
         }
     )
-    return frame.astype({"step": "int64", "value": "float64"})
 
 
 def _whole(step: object, key: str) -> int:
@@ -419,7 +426,12 @@ def _start_console(client: Client, run_id: str) -> Any:
         return None
     folder = client.settings.staging_dir
     folder.mkdir(parents=True, exist_ok=True)
-    console = ConsoleCapture(folder / f"console-{run_id}.log")
+    backend = client._backend
+
+    def ship(offset: int, data: bytes) -> None:
+        backend.append_console(run_id, offset, data)
+
+    console = ConsoleCapture(folder / f"console-{run_id}.log", ship=ship)
     console.start()
     return console
 

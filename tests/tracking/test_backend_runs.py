@@ -170,3 +170,58 @@ def test_no_filter_makes_the_server_answer_500(server_url: str, text: str) -> No
     assert answer.status_code in (200, 400), answer.text
     if answer.status_code == 400:
         assert answer.json()["error"]["type"] == "InvalidInput"
+
+
+def test_a_search_as_columns_matches_the_search_as_runs(backend: Backend) -> None:
+    for i in range(6):
+        run = backend.create_run("tbl", params={"i": i}, tags={"even": str(i % 2 == 0)})
+        value = math.nan if i == 5 else i / 10
+        backend.log_metrics(run.id, [MetricPoint("acc", value, 0, now_ms())])
+        if i % 3 == 0:
+            backend.log_metrics(run.id, [MetricPoint("only_some", 1.0, 0, now_ms())])
+    backend.create_run("tbl", params={"i": 9})  # no metrics at all
+    query = ("params.i >= 1", ["metrics.acc desc"])
+    table = backend.search_table("tbl", *query)
+    runs = backend.search_runs("tbl", *query)
+    # repr, not ==: NaN is not equal to itself.
+    assert repr(table.runs()) == repr(runs), "the two forms of one search agree, row for row"
+    assert len(table) == 6
+    assert table.project == "tbl"
+    assert table.metrics["acc"][:4] == [0.4, 0.3, 0.2, 0.1]
+    nan = table.metrics["acc"][4]
+    assert nan is not None
+    assert math.isnan(nan), "NaN survives the trip, and sorts after numbers"
+    assert table.metrics["acc"][5] is None, "a run without the metric has None, not NaN"
+    assert table.params["i"] == ["4", "3", "2", "1", "5", "9"]
+    assert table.metrics["only_some"].count(1.0) == 1
+    empty = backend.search_table("tbl", "params.i > 100")
+    assert (len(empty), empty.params, empty.metrics) == (0, {}, {})
+
+
+def test_a_run_is_read_back_in_its_own_project_among_many(backend: Backend) -> None:
+    runs = {name: backend.create_run(name) for name in ("first", "second", "third")}
+    for name, run in runs.items():
+        assert backend.get_run(run.id).project == name
+        assert backend.search_table(name).project == name
+
+
+def test_a_metric_history_as_arrays_is_in_step_order(backend: Backend) -> None:
+    run = backend.create_run("series")
+    t = now_ms()
+    backend.log_metrics(run.id, [MetricPoint("loss", 0.5, 2, t), MetricPoint("loss", 0.9, 0, t)])
+    backend.log_metrics(
+        run.id, [MetricPoint("loss", math.nan, 1, t), MetricPoint("loss", 0.4, 2, t + 1)]
+    )
+    series = backend.metric_series(run.id, "loss")
+    assert len(series) == 4
+    assert series.steps.tolist() == [0, 1, 2, 2]
+    assert series.timestamps_ms.tolist() == [t, t, t, t + 1]
+    assert series.values[0] == 0.9
+    assert math.isnan(series.values[1])
+    assert series.values[2:].tolist() == [0.5, 0.4]
+    assert [p.value for p in backend.metric_history(run.id, "loss")][2:] == [0.5, 0.4]
+    assert len(backend.metric_series(run.id, "never-logged")) == 0
+    with pytest.raises(NotFound):
+        backend.metric_series("0" * 32, "loss")
+    with pytest.raises(InvalidInput):
+        backend.metric_series(run.id, "bad key!")

@@ -53,6 +53,14 @@ class ProjectService:
             names = session.scalars(select(ProjectRow.name)).all()
         raise NotFound(f"Project {name!r} not found.{did_you_mean(name, names)}")
 
+    def get_by_id(self, project_id: str) -> Project:
+        """The project with id ``project_id`` (how other domains' rows refer to it)."""
+        with self._db.session() as session:
+            row = session.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFound(f"No project has the id {project_id!r}.")
+            return _to_project(row)
+
     def ensure(self, name: str) -> Project:
         """The project called ``name``, created first if it does not exist (race-safe)."""
         try:

@@ -6,9 +6,9 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 
-from loopline.tracking._types import MetricPoint
+from loopline.tracking._types import MetricPoint, MetricSeries
 
-__all__ = ["pack", "unpack"]
+__all__ = ["pack", "unpack", "series"]
 
 _LITTLE = sys.byteorder == "little"
 
@@ -29,6 +29,26 @@ def unpack(key: str, steps: bytes, stamps: bytes, values: bytes) -> Iterable[Met
     if not len(s) == len(t) == len(v):
         raise ValueError("a metric chunk's columns differ in length: the row is damaged")
     return (MetricPoint(key, value, step, ts) for step, ts, value in zip(s, t, v, strict=True))
+
+
+def series(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> MetricSeries:
+    """The points of ``chunks`` (in the order they were stored) as arrays, by step then time."""
+    import numpy as np
+
+    parts = [
+        (np.frombuffer(s, "<i8"), np.frombuffer(t, "<i8"), np.frombuffer(v, "<f8"))
+        for s, t, v in chunks
+    ]
+    if any(not len(s) == len(t) == len(v) for s, t, v in parts):
+        raise ValueError("a metric chunk's columns differ in length: the row is damaged")
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return MetricSeries(key, empty, empty.copy(), np.empty(0, np.float64))
+    steps = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    stamps = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    values = np.concatenate([p[2] for p in parts]).astype(np.float64)
+    order = np.lexsort((stamps, steps))  # stable: equal step and time keep logging order
+    return MetricSeries(key, steps[order], stamps[order], values[order])
 
 
 def _bytes(data: array[int] | array[float]) -> bytes:

@@ -51,18 +51,26 @@ import threading
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TextIO
 
 from loopline.errors import Conflict, InvalidInput
+from loopline.tracking._types import utf8_boundary
 
-__all__ = ["ConsoleCapture", "FLUSH_INTERVAL"]
+__all__ = ["ConsoleCapture", "FLUSH_INTERVAL", "SHIP_INTERVAL", "Ship"]
 
 FLUSH_INTERVAL = 0.5
 """Seconds between flushes of the log file: how far behind the terminal a live view can be."""
 
+SHIP_INTERVAL = 2.0
+"""Seconds between shipments of new output to ``ship``: how far behind a remote live view is."""
+
+Ship = Callable[[int, bytes], None]
+"""Takes new output and its byte offset in the log; raises to have it offered again later."""
+
+_SHIP_PIECE = 1024 * 1024  # the most bytes shipped in one call
 _QUEUE_LIMIT = 4_096  # pieces held before a write flushes without waiting for the timer
 _ENCODING = "utf-8"
 _ERRORS = "backslashreplace"  # lone surrogates from odd file names must not make a print fail
@@ -85,6 +93,10 @@ class ConsoleCapture:
     Args:
         path: the log file; created with its parent folders, appended to if it exists.
         max_bytes: the most output (UTF-8 bytes) written to the file.
+        ship: called from the flushing thread every :data:`SHIP_INTERVAL` seconds with the
+            bytes added to the file since the last call and their offset (a run sends them to
+            its store, so a live view can follow the run from elsewhere). When it raises, the
+            same bytes are offered again next time, and after a ``Conflict`` never again.
 
     Attributes:
         path: the log file.
@@ -99,11 +111,15 @@ class ConsoleCapture:
             capture.stop()
     """
 
-    def __init__(self, path: Path | str, *, max_bytes: int = 10_000_000) -> None:
+    def __init__(
+        self, path: Path | str, *, max_bytes: int = 10_000_000, ship: Ship | None = None
+    ) -> None:
         if max_bytes < 0:
             raise InvalidInput(f"max_bytes must be 0 or more, not {max_bytes}.")
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self._ship = ship
+        self._shipped = 0  # bytes of the file handed to ``ship`` so far
         self._sink: _Sink | None = None
         self._tees: dict[str, _Tee] = {}
         self._handlers: list[tuple[logging.StreamHandler[Any], _Tee]] = []
@@ -202,10 +218,31 @@ class ConsoleCapture:
         self.stop()
 
     def _flush_periodically(self) -> None:
+        ticks_per_shipment = max(1, round(SHIP_INTERVAL / FLUSH_INTERVAL))
+        tick = 0
         while not self._stop_flushing.wait(FLUSH_INTERVAL):
             sink = self._sink
             if sink is not None:
                 sink.flush()
+            tick += 1
+            if self._ship is not None and tick % ticks_per_shipment == 0:
+                self.ship_new_output()
+
+    def ship_new_output(self) -> None:
+        """Hand what the file gained since the last shipment to ``ship`` (see the class)."""
+        ship = self._ship
+        if ship is None:
+            return
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self._shipped)
+                while piece := log.read(_SHIP_PIECE):
+                    ship(self._shipped, piece)
+                    self._shipped += len(piece)
+        except Conflict:
+            self._ship = None  # the store will not take this log's pieces: stop offering them
+        except Exception:  # noqa: BLE001 - a store that is away must never break the program's prints
+            return
 
     def __repr__(self) -> str:
         state = "active" if self.active else "stopped"
@@ -310,7 +347,7 @@ class _Sink:
                 p.encode(_ENCODING, _ERRORS) if isinstance(p, str) else p for p in pieces
             )
         if len(data) > room:
-            data = data[: _utf8_boundary(data, room)]
+            data = data[: utf8_boundary(data, room)]
             self.truncated = True
         self.bytes_written += len(data)
         if data:
@@ -322,16 +359,6 @@ class _Sink:
             ).encode(_ENCODING)
             data += notice if self._ends_with_newline else b"\n" + notice
         return data
-
-
-def _utf8_boundary(data: bytes, limit: int) -> int:
-    """The largest cut at or before ``limit`` that does not split a UTF-8 character."""
-    if limit >= len(data):
-        return len(data)
-    cut = max(limit, 0)
-    while cut > 0 and data[cut] & 0xC0 == 0x80:  # a continuation byte: the character began before
-        cut -= 1
-    return cut
 
 
 class _Tee(io.TextIOBase):

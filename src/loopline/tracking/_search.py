@@ -56,7 +56,7 @@ from loopline.tracking._filters import (
 )
 from loopline.tracking._tables import MetricSummaryRow, ParamRow, RunRow, TagRow
 
-__all__ = ["compile_filter", "search_query", "MAX_LIMIT", "MAX_OFFSET"]
+__all__ = ["compile_filter", "search_query", "count_query", "MAX_LIMIT", "MAX_OFFSET"]
 
 MAX_LIMIT = 50_000
 MAX_OFFSET = 2**62  # the databases count rows in 64-bit integers
@@ -210,27 +210,38 @@ def _compare(left: _Column, op: str, right: ColumnElement[Any]) -> ColumnElement
     return left >= right
 
 
-def _compile_comparison(c: Comparison) -> ColumnElement[bool]:
+def _compile_comparison(c: Comparison, *, top_level: bool = False) -> ColumnElement[bool]:
     kind, key, op, value = c.field.kind, c.field.key, c.op, c.value
     if kind == "attributes":
         return _attribute_condition(key, op, value)
     table = _KEY_TABLES[kind]
-    # Correlated on the run and answered from the primary key (run_id, key).
-    present = exists().where(table.run_id == RunRow.id, table.key == key)
-    if op == "is null":
-        return not_(present)
-    if op == "is not null":
-        return present
+    if op in ("is null", "is not null"):
+        # Correlated on the run and answered from the primary key (run_id, key).
+        present = exists().where(table.run_id == RunRow.id, table.key == key)
+        return not_(present) if op == "is null" else present
+    condition = _key_value_condition(c)
+    if top_level and kind == "metrics":
+        # A condition on a metric that every result must meet: SQLite reads the matching
+        # summaries once, by the (key, latest) index, instead of probing once per run of the
+        # project. Params and tags have no index on their values (a value can be long), so
+        # they keep the probe by primary key.
+        return RunRow.id.in_(select(table.run_id).where(table.key == key, condition))
+    return exists().where(table.run_id == RunRow.id, table.key == key, condition)
+
+
+def _key_value_condition(c: Comparison) -> ColumnElement[bool]:
+    """The condition on the value column of a metric, param or tag row."""
+    kind, op, value = c.field.kind, c.op, c.value
     if kind == "metrics":
         if op in ("is nan", "is not nan"):
             is_nan = MetricSummaryRow.latest_is_nan
-            return present.where(is_nan.is_(True) if op == "is nan" else is_nan.is_(False))
+            return is_nan.is_(True) if op == "is nan" else is_nan.is_(False)
         # NaN is stored as NULL: it fails every comparison, "!=" and "not in" included.
-        return present.where(_number_condition(MetricSummaryRow.latest, op, value))
+        return _number_condition(MetricSummaryRow.latest, op, value)
     column = ParamRow.value if kind == "params" else TagRow.value
     if isinstance(value, int | float) or (isinstance(value, tuple) and _all_numbers(value)):
-        return present.where(_param_number_condition(column, op, value))
-    return present.where(_text_condition(column, op, value))
+        return _param_number_condition(column, op, value)
+    return _text_condition(column, op, value)
 
 
 def _all_numbers(values: tuple[Scalar, ...]) -> bool:
@@ -317,17 +328,36 @@ def search_query(
         )
     parsed = parse_filter(filter) if isinstance(filter, str) else filter
     terms = parse_order_by(order_by)
-    query = select(RunRow).where(RunRow.project_id == project_id)
-    if not include_deleted:
-        query = query.where(RunRow.deleted == false())
-    if not isinstance(parsed, MatchAll):
-        query = query.where(compile_filter(parsed))
+    query = select(RunRow).where(_matching(project_id, parsed, include_deleted))
     order: list[ColumnElement[Any]] = []
     for number, term in enumerate(terms):
         query, keys = _order_keys(query, term, number)
         order += keys
     order += [RunRow.start_time.desc(), RunRow.id.asc()]
     return query.order_by(*order).limit(limit).offset(offset)
+
+
+def count_query(project_id: str, filter: str | Filter = "") -> Select[int]:
+    """The query counting a project's runs that match ``filter`` (deleted runs excluded).
+
+    Example:
+        >>> query = count_query("0" * 32, "metrics.acc > 0.9")
+    """
+    parsed = parse_filter(filter) if isinstance(filter, str) else filter
+    return select(func.count()).select_from(RunRow).where(_matching(project_id, parsed, False))
+
+
+def _matching(project_id: str, parsed: Filter, include_deleted: bool) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [RunRow.project_id == project_id]
+    if not include_deleted:
+        conditions.append(RunRow.deleted == false())
+    # The conditions every result meets, each on its own: see _compile_comparison.
+    for term in parsed.operands if isinstance(parsed, And) else (parsed,):
+        if isinstance(term, Comparison):
+            conditions.append(_compile_comparison(term, top_level=True))
+        elif not isinstance(term, MatchAll):
+            conditions.append(compile_filter(term))
+    return and_(*conditions)
 
 
 def _order_keys(

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loopline.db import Database, utcnow
 from loopline.errors import Conflict, InvalidInput, NotFound
 from loopline.projects import ProjectService
-from loopline.tracking._chunks import pack, unpack
+from loopline.tracking._chunks import pack, series, unpack
 from loopline.tracking._tables import (
     ArtifactRow,
+    ConsoleRow,
     MetricChunkRow,
     MetricSummaryRow,
     ParamRow,
@@ -25,10 +26,13 @@ from loopline.tracking._tables import (
 from loopline.tracking._types import (
     MAX_NAME,
     Artifact,
+    ConsoleText,
     MetricPoint,
+    MetricSeries,
     MetricSummary,
     Run,
     RunStatus,
+    RunTable,
     param_text,
     tag_text,
     validate_key,
@@ -36,7 +40,14 @@ from loopline.tracking._types import (
     validate_status,
 )
 
-__all__ = ["TrackingService"]
+__all__ = ["TrackingService", "CONSOLE_ARTIFACT", "MAX_CONSOLE_PIECE", "MAX_CONSOLE_BYTES"]
+
+CONSOLE_ARTIFACT = "console.log"
+"""The artifact that holds a run's whole console log once the run has ended."""
+MAX_CONSOLE_PIECE = 4 * 1024 * 1024
+"""The most bytes one :meth:`TrackingService.append_console` call takes."""
+MAX_CONSOLE_BYTES = 64 * 1024 * 1024
+"""The most console output kept for a running run (the SDK caps its log at 10 MB)."""
 
 
 class TrackingService:
@@ -122,13 +133,16 @@ class TrackingService:
                 )
             row.status = status
             row.end_time = utcnow()
+            if session.get(ArtifactRow, (run_id, CONSOLE_ARTIFACT)) is not None:
+                # The log is whole in its artifact now; the live pieces have done their job.
+                session.execute(delete(ConsoleRow).where(ConsoleRow.run_id == run_id))
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
         """A run with its params, tags and latest metrics. NotFound for an unknown id."""
         with self._db.session() as session:
             row = self._run_row(session, run_id)
-            return self._runs_from_rows(session, [row])[0]
+            return self._table(session, [row]).runs()[0]
 
     def delete_run(self, run_id: str) -> None:
         """Hide a run from searches (its data stays until garbage collection)."""
@@ -145,16 +159,35 @@ class TrackingService:
         offset: int = 0,
     ) -> list[Run]:
         """Runs of ``project`` matching ``filter`` (the search grammar), in ``order_by`` order."""
+        return self.search_table(project, filter, order_by, limit, offset).runs()
+
+    def search_table(
+        self,
+        project: str,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> RunTable:
+        """Like :meth:`search`, as columns (for a DataFrame or a page of the UI)."""
         from loopline.tracking._search import search_query
 
         project_row = self._projects.get(project)
         query = search_query(project_row.id, filter, order_by, limit=limit, offset=offset)
         with self._db.session() as session:
-            # Plain columns, not ORM objects: a search can answer thousands of runs, and
-            # building an instance per row was most of its time.
-            # Through the connection (Core), not the ORM session: same SQL, less per-row work.
+            # Plain columns through the connection (Core), not ORM objects through the
+            # session: same SQL, a fraction of the per-row work.
             rows = session.connection().execute(query.with_only_columns(*_RUN_COLUMNS)).all()
-            return self._runs_from_rows(session, rows, project_name=project_row.name)
+            return self._table(session, rows, project_row.name)
+
+    def count(self, project: str, filter: str = "") -> int:
+        """How many runs of ``project`` match ``filter`` (for pages of a search)."""
+        from loopline.tracking._search import count_query
+
+        project_row = self._projects.get(project)
+        query = count_query(project_row.id, filter)
+        with self._db.session() as session:
+            return session.execute(query).scalar_one()
 
     # -- params and tags -----------------------------------------------------------------------
 
@@ -254,6 +287,18 @@ class TrackingService:
         points.sort(key=_step_then_time)
         return points
 
+    def metric_series(self, run_id: str, key: str) -> MetricSeries:
+        """Every point of one metric of a run as arrays, by step then time."""
+        validate_key(key, "metric")
+        with self._db.session() as session:
+            self._run_row(session, run_id)
+            chunks = session.execute(
+                select(MetricChunkRow.steps, MetricChunkRow.timestamps_ms, MetricChunkRow.values)
+                .where(MetricChunkRow.run_id == run_id, MetricChunkRow.key == key)
+                .order_by(MetricChunkRow.id)
+            ).all()
+        return series(key, [(bytes(s), bytes(t), bytes(v)) for s, t, v in chunks])
+
     def metric_summaries(self, run_id: str) -> list[MetricSummary]:
         with self._db.session() as session:
             self._run_row(session, run_id)
@@ -294,6 +339,110 @@ class TrackingService:
                 select(ArtifactRow).where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.path)
             ).all()
             return [Artifact(r.path, r.digest, r.size) for r in rows]
+
+    # -- console -------------------------------------------------------------------------------
+
+    def append_console(self, run_id: str, offset: int, data: bytes) -> None:
+        """Add a running run's console output that starts at byte ``offset`` of its log.
+
+        Pieces must follow one another. Sending a piece again (a retry) is fine and changes
+        nothing; a gap or an overlap that is not a retry is a Conflict naming the offset
+        expected.
+        """
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput(f"A console offset is a byte count, 0 or more, not {offset!r}.")
+        if not isinstance(data, bytes):
+            raise InvalidInput(f"Console output is bytes, not {type(data).__name__}.")
+        if len(data) > MAX_CONSOLE_PIECE:
+            raise InvalidInput(
+                f"A console piece of {len(data):,} bytes is over the {MAX_CONSOLE_PIECE:,} limit: "
+                f"send it in smaller pieces."
+            )
+        if not data:
+            return
+        with self._db.transaction() as session:
+            self._active_row(session, run_id, "add console output")
+            last = session.execute(
+                select(ConsoleRow.offset, func.length(ConsoleRow.data))
+                .where(ConsoleRow.run_id == run_id)
+                .order_by(ConsoleRow.offset.desc())
+                .limit(1)
+            ).one_or_none()
+            end = 0 if last is None else int(last[0]) + int(last[1])
+            if offset < end:
+                length = session.scalar(
+                    select(func.length(ConsoleRow.data)).where(
+                        ConsoleRow.run_id == run_id, ConsoleRow.offset == offset
+                    )
+                )
+                if length == len(data):
+                    return  # a retry of a piece already stored
+            if offset != end:
+                raise Conflict(
+                    f"Console output of run {run_id} continues at byte {end:,}, not {offset:,}: "
+                    f"send the pieces in order."
+                )
+            if end + len(data) > MAX_CONSOLE_BYTES:
+                raise InvalidInput(
+                    f"Run {run_id} has {end:,} bytes of console output; the limit for a running "
+                    f"run is {MAX_CONSOLE_BYTES:,}."
+                )
+            session.add(ConsoleRow(run_id=run_id, offset=offset, data=data))
+
+    def read_console(
+        self,
+        run_id: str,
+        offset: int = 0,
+        limit: int = 1_000_000,
+        *,
+        read_blob: Callable[[str], bytes],
+    ) -> ConsoleText:
+        """Up to ``limit`` bytes of a run's console log from byte ``offset``, as text.
+
+        While the run is going, from the pieces shipped so far; once it has ended, from its
+        ``console.log`` artifact (read with ``read_blob``, which takes a digest).
+        """
+        for name, number, least in (("offset", offset, 0), ("limit", limit, 4)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+                raise InvalidInput(f"The console {name} must be a whole number from {least}.")
+        with self._db.session() as session:
+            row = self._run_row(session, run_id)
+            running = row.status == "running"
+            artifact = None if running else session.get(ArtifactRow, (run_id, CONSOLE_ARTIFACT))
+            digest = None if artifact is None else artifact.digest
+            if digest is None:
+                total = int(
+                    session.scalar(
+                        select(func.coalesce(func.sum(func.length(ConsoleRow.data)), 0)).where(
+                            ConsoleRow.run_id == run_id
+                        )
+                    )
+                    or 0
+                )
+                start = min(offset, total)
+                pieces = session.execute(
+                    select(ConsoleRow.offset, ConsoleRow.data)
+                    .where(
+                        ConsoleRow.run_id == run_id,
+                        ConsoleRow.offset + func.length(ConsoleRow.data) > start,
+                        ConsoleRow.offset < start + limit,
+                    )
+                    .order_by(ConsoleRow.offset)
+                ).all()
+                first = int(pieces[0][0]) if pieces else start
+                joined = b"".join(bytes(data) for _, data in pieces)
+                window = joined[start - first : start - first + limit]
+        if digest is not None:
+            log = read_blob(digest)
+            total = len(log)
+            start = min(offset, total)
+            window = log[start : start + limit]
+        at_end = start + len(window) >= total
+        # A character cut by the window's end waits for the next read, unless nothing follows.
+        cut = len(window) if at_end and not running else _whole_characters(window)
+        text = window[:cut].decode("utf-8", "replace")
+        next_offset = start + cut
+        return ConsoleText(text, next_offset, not running and next_offset >= total)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -357,16 +506,20 @@ class TrackingService:
         if new_rows:
             session.execute(insert(MetricSummaryRow), new_rows)
 
-    def _runs_from_rows(
-        self, session: Session, rows: Sequence[Any], project_name: str | None = None
-    ) -> list[Run]:
-        """Runs from ``rows``: RunRow objects, or rows of :data:`_RUN_COLUMNS`."""
-        if not rows:
-            return []
+    def _table(self, session: Session, rows: Sequence[Any], project: str | None = None) -> RunTable:
+        """The runs of ``rows`` (RunRow objects, or rows of :data:`_RUN_COLUMNS`) as columns,
+        with their params, tags and latest metrics."""
+        if project is None:
+            owners = {r.project_id for r in rows}
+            if len(owners) > 1:  # pragma: no cover - callers read one project at a time
+                raise InvalidInput("A run table holds one project's runs.")
+            project = self._projects.get_by_id(owners.pop()).name if owners else ""
+        count = len(rows)
         ids = [r.id for r in rows]
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+        position = {run_id: i for i, run_id in enumerate(ids)}
+        params: dict[str, list[str | None]] = {}
+        tags: dict[str, list[str | None]] = {}
+        metrics: dict[str, list[float | None]] = {}
         # Bulk reads of thousands of small rows: on the driver's own cursor, as plain tuples.
         # SQLAlchemy's Row objects cost most of a search's time here. The SQL text is fixed
         # (only placeholders are formatted in) and every value is a bound parameter.
@@ -375,48 +528,42 @@ class TrackingService:
         try:
             for chunk in _batches(ids, 500):
                 marks = ", ".join([mark] * len(chunk))
-                for table, target in (("run_params", params), ("run_tags", tags)):
+                for table, texts in (("run_params", params), ("run_tags", tags)):
                     cursor.execute(
                         f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})",  # noqa: S608
                         list(chunk),
                     )
                     for run_id, key, value in cursor.fetchall():
-                        target[run_id][key] = value
+                        column = texts.get(key)
+                        if column is None:
+                            column = texts[key] = [None] * count
+                        column[position[run_id]] = value
                 cursor.execute(
                     "SELECT run_id, key, latest, latest_is_nan FROM metric_summaries "  # noqa: S608
                     f"WHERE run_id IN ({marks})",
                     list(chunk),
                 )
                 for run_id, key, latest, is_nan in cursor.fetchall():
-                    metrics[run_id][key] = math.nan if is_nan or latest is None else latest
+                    numbers = metrics.get(key)
+                    if numbers is None:
+                        numbers = metrics[key] = [None] * count
+                    numbers[position[run_id]] = math.nan if is_nan or latest is None else latest
         finally:
             cursor.close()
-        if project_name is None:
-            project_names = self._project_names(session, {r.project_id for r in rows})
-        return [
-            Run(
-                id=r.id,
-                project=project_name if project_name is not None else project_names[r.project_id],
-                name=r.name,
-                status=validate_status(r.status),
-                start_time=r.start_time,
-                end_time=r.end_time,
-                parent_id=r.parent_id,
-                params=dict(sorted(params[r.id].items())),
-                tags=dict(sorted(tags[r.id].items())),
-                metrics=dict(sorted(metrics[r.id].items())),
-                environment_digest=r.environment_digest,
-                cloned_from=r.cloned_from,
-            )
-            for r in rows
-        ]
-
-    def _project_names(self, session: Session, ids: set[str]) -> dict[str, str]:
-        names = {p.id: p.name for p in self._projects.list()}
-        missing = ids - names.keys()
-        if missing:  # pragma: no cover - a foreign key makes this impossible
-            raise NotFound(f"Projects {sorted(missing)} vanished while reading runs.")
-        return names
+        return RunTable(
+            project=project,
+            ids=ids,
+            names=[r.name for r in rows],
+            statuses=[validate_status(r.status) for r in rows],
+            start_times=[r.start_time for r in rows],
+            end_times=[r.end_time for r in rows],
+            parent_ids=[r.parent_id for r in rows],
+            environment_digests=[r.environment_digest for r in rows],
+            cloned_from=[r.cloned_from for r in rows],
+            params=params,
+            metrics=metrics,
+            tags=tags,
+        )
 
 
 _RUN_COLUMNS = (
@@ -484,6 +631,21 @@ def _insert_map(
         session.execute(
             insert(table), [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
         )
+
+
+def _whole_characters(window: bytes) -> int:
+    """The length of ``window`` without a UTF-8 character that its end splits."""
+    if not window:
+        return 0
+    # Walk back over up to three continuation bytes to the character's first byte.
+    lead = len(window) - 1
+    while lead > 0 and window[lead] & 0xC0 == 0x80 and len(window) - lead < 4:
+        lead -= 1
+    first = window[lead]
+    if first < 0x80 or first & 0xC0 == 0x80 or first >= 0xF8:
+        return len(window)  # ASCII, or not UTF-8 here: nothing to wait for
+    need = 2 if first < 0xE0 else 3 if first < 0xF0 else 4
+    return len(window) if len(window) - lead >= need else lead
 
 
 def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

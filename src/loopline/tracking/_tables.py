@@ -29,6 +29,7 @@ __all__ = [
     "MetricChunkRow",
     "MetricSummaryRow",
     "ArtifactRow",
+    "ConsoleRow",
 ]
 
 
@@ -146,3 +147,19 @@ class ArtifactRow(Base):
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger(), nullable=False)
     created_at: Mapped[datetime] = CreatedAt()
+
+
+class ConsoleRow(Base):
+    """A piece of a running run's console output, at its byte offset in the log.
+
+    The SDK ships what a run prints every couple of seconds, so a live view can follow it. When
+    the run ends, the whole log becomes its ``console.log`` artifact and these rows go.
+    """
+
+    __tablename__ = "run_console"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    offset: Mapped[int] = mapped_column(BigInteger(), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary(), nullable=False)

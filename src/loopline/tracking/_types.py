@@ -6,9 +6,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from loopline.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "RunStatus",
@@ -16,7 +20,11 @@ __all__ = [
     "Run",
     "MetricPoint",
     "MetricSummary",
+    "MetricSeries",
     "Artifact",
+    "ConsoleText",
+    "RunTable",
+    "utf8_boundary",
     "validate_key",
     "validate_status",
     "validate_run_id",
@@ -76,6 +84,39 @@ class MetricPoint(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """One metric's whole history as arrays, by step then time: for charts and DataFrames.
+
+    A history of 100,000 points is three arrays here, where :class:`MetricPoint` objects would
+    be 100,000 tuples built one by one.
+
+    Example:
+        >>> series = backend.metric_series(run_id, "loss")
+        >>> series.values[-1], len(series)
+        (0.031, 100000)
+    """
+
+    key: str
+    steps: npt.NDArray[np.int64]
+    timestamps_ms: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @classmethod
+    def of(cls, key: str, points: list[MetricPoint]) -> MetricSeries:
+        """The series of ``points`` (put in step-then-time order)."""
+        import numpy as np
+
+        steps = np.fromiter((p.step for p in points), np.int64, len(points))
+        stamps = np.fromiter((p.timestamp_ms for p in points), np.int64, len(points))
+        values = np.fromiter((p.value for p in points), np.float64, len(points))
+        order = np.lexsort((stamps, steps))  # stable: equal step and time keep logging order
+        return cls(key, steps[order], stamps[order], values[order])
+
+
+@dataclass(frozen=True, slots=True)
 class MetricSummary:
     """Latest value (highest step, then latest time), extremes and count of one metric."""
 
@@ -85,6 +126,86 @@ class MetricSummary:
     min: float | None
     max: float | None
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunTable:
+    """Runs as columns, in search order: what a search answers when a table is wanted.
+
+    A DataFrame or a page of the UI reads columns; building a :class:`Run` per row first was
+    most of a large search's time. Each list has one entry per run; ``params``, ``metrics`` and
+    ``tags`` map a key to its column (``None`` where a run has no value for that key).
+
+    Example:
+        >>> table = backend.search_table("churn", "metrics.acc > 0.9")
+        >>> table.metrics["acc"][:3]
+        [0.97, 0.95, 0.93]
+    """
+
+    project: str
+    ids: list[str]
+    names: list[str]
+    statuses: list[RunStatus]
+    start_times: list[datetime]
+    end_times: list[datetime | None]
+    parent_ids: list[str | None]
+    environment_digests: list[str | None]
+    cloned_from: list[str | None]
+    params: dict[str, list[str | None]] = field(default_factory=dict)
+    metrics: dict[str, list[float | None]] = field(default_factory=dict)
+    tags: dict[str, list[str | None]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def runs(self) -> list[Run]:
+        """The rows as :class:`Run` objects (keys sorted, as :meth:`get_run` gives them)."""
+        params, metrics, tags = (
+            _rows_of(c, len(self.ids)) for c in (self.params, self.metrics, self.tags)
+        )
+        return [
+            Run(
+                id=self.ids[i],
+                project=self.project,
+                name=self.names[i],
+                status=self.statuses[i],
+                start_time=self.start_times[i],
+                end_time=self.end_times[i],
+                parent_id=self.parent_ids[i],
+                params=params[i],
+                tags=tags[i],
+                metrics=metrics[i],
+                environment_digest=self.environment_digests[i],
+                cloned_from=self.cloned_from[i],
+            )
+            for i in range(len(self.ids))
+        ]
+
+
+def _rows_of(columns: dict[str, list[Any]], count: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [{} for _ in range(count)]
+    for key in sorted(columns):
+        for row, value in zip(rows, columns[key], strict=True):
+            if value is not None:
+                row[key] = value
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleText:
+    """A slice of a run's console log, for a view that follows it.
+
+    Attributes:
+        text: the slice, decoded as UTF-8 (a character cut by the slice's end is left for the
+            next read).
+        next_offset: the byte offset to ask for next time.
+        complete: the run has ended and ``next_offset`` is the end of its log: nothing more
+            will come.
+    """
+
+    text: str
+    next_offset: int
+    complete: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +302,13 @@ def decode_float(value: Any) -> float:
             return float(value.replace("Infinity", "inf"))
         raise InvalidInput(f"Expected a number or NaN/Infinity/-Infinity, not {value!r}.")
     return float(value)
+
+
+def utf8_boundary(data: bytes, limit: int) -> int:
+    """The largest cut at or before ``limit`` that does not split a UTF-8 character."""
+    if limit >= len(data):
+        return len(data)
+    cut = max(limit, 0)
+    while cut > 0 and data[cut] & 0xC0 == 0x80:  # a continuation byte: the character began before
+        cut -= 1
+    return cut

@@ -6,9 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from loopline.errors import InvalidInput
 from loopline.server._state import backend_of
-from loopline.tracking import Artifact, MetricPoint, Run, RunStatus, decode_float, encode_float
+from loopline.tracking import (
+    Artifact,
+    ConsoleText,
+    MetricPoint,
+    Run,
+    RunStatus,
+    RunTable,
+    decode_float,
+    encode_float,
+)
+from loopline.tracking._service import MAX_CONSOLE_PIECE
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -48,6 +60,11 @@ class Search(BaseModel):
     order_by: list[str] = Field(default_factory=list)
     limit: int = 1000
     offset: int = 0
+
+
+class Count(BaseModel):
+    project: str
+    filter: str = ""
 
 
 class ArtifactCreate(BaseModel):
@@ -94,6 +111,36 @@ def search_runs(request: Request, body: Search) -> dict[str, Any]:
         body.project, body.filter, body.order_by, body.limit, body.offset
     )
     return {"runs": [_wire(r) for r in runs]}
+
+
+@router.post("/table")
+def search_table(request: Request, body: Search) -> dict[str, Any]:
+    """A search as columns: a fraction of the bytes of ``/search`` for many runs."""
+    table: RunTable = backend_of(request).search_table(
+        body.project, body.filter, body.order_by, body.limit, body.offset
+    )
+    return {
+        "project": table.project,
+        "ids": table.ids,
+        "names": table.names,
+        "statuses": table.statuses,
+        "start_times": table.start_times,
+        "end_times": table.end_times,
+        "parent_ids": table.parent_ids,
+        "environment_digests": table.environment_digests,
+        "cloned_from": table.cloned_from,
+        "params": table.params,
+        "tags": table.tags,
+        "metrics": {
+            key: [None if v is None else encode_float(v) for v in column]
+            for key, column in table.metrics.items()
+        },
+    }
+
+
+@router.post("/count")
+def count_runs(request: Request, body: Count) -> int:
+    return backend_of(request).count_runs(body.project, body.filter)
 
 
 @router.get("/{run_id}")
@@ -159,3 +206,31 @@ def add_artifact(request: Request, run_id: str, body: ArtifactCreate) -> Artifac
 @router.get("/{run_id}/artifacts")
 def list_artifacts(request: Request, run_id: str) -> list[Artifact]:
     return backend_of(request).list_artifacts(run_id)
+
+
+@router.post("/{run_id}/console", status_code=status.HTTP_204_NO_CONTENT)
+async def append_console(request: Request, run_id: str, offset: int = Query(ge=0)) -> None:
+    data = await _body(request, MAX_CONSOLE_PIECE)
+    await run_in_threadpool(backend_of(request).append_console, run_id, offset, data)
+
+
+@router.get("/{run_id}/console")
+def read_console(
+    request: Request,
+    run_id: str,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(1_000_000, ge=4, le=MAX_CONSOLE_PIECE),
+) -> ConsoleText:
+    return backend_of(request).read_console(run_id, offset, limit)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The raw request body, refused once it passes ``limit`` bytes (before it is all read)."""
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            raise InvalidInput(f"The body is over the {limit:,}-byte limit: send smaller pieces.")
+        pieces.append(piece)
+    return b"".join(pieces)

@@ -52,4 +52,30 @@ if ! answers "$pg_url"; then
   answers "$pg_url" || { echo "services: PostgreSQL did not come up; see $state/pg/log" >&2; exit 1; }
 fi
 echo "services: PostgreSQL at $pg_url"
-printf 'LL_TEST_POSTGRES=%s\n' "$pg_url" > "$state/env"
+
+# Chromium for the browser tests (tests/browser): Debian's, never Playwright's own download.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "services: installing Chromium (Debian package) for the browser tests"
+    apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
+  else
+    echo "services: /usr/bin/chromium is missing; the browser tests will be skipped" \
+      "(install it with: sudo apt-get install chromium)" >&2
+  fi
+fi
+# Redis for the feature store's online-store tests: the machine's on 127.0.0.1:6379 when it
+# answers, else one started here (no persistence, loopback only), installed from Debian if missing.
+redis_url=${LL_TEST_REDIS:-redis://127.0.0.1:6379/0}
+redis_answers() { "$py" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()' "$1" 2>/dev/null; }
+if ! redis_answers "$redis_url"; then
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "services: installing Redis (Debian package)"
+    apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 redis-server >/dev/null
+  fi
+  echo "services: starting Redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 20); do redis_answers "$redis_url" && break; sleep 0.25; done
+  redis_answers "$redis_url" || { echo "services: Redis did not come up" >&2; exit 1; }
+fi
+echo "services: Redis at $redis_url"
+printf 'LL_TEST_POSTGRES=%s\nLL_TEST_REDIS=%s\n' "$pg_url" "$redis_url" > "$state/env"

@@ -25,5 +25,10 @@ def test_the_demo_runs_twice_on_the_embedded_default(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert attempt in result.stdout
         assert "read back verified" in result.stdout
-        assert "http://127.0.0.1:8765/docs" in result.stdout
+        out = " ".join(result.stdout.split())  # Rich wraps the table's cells
+        assert "is the champion" in out
+        assert "from the cache" in out
+        assert "rows profiled" in out
+        assert "5 of 5 pages up" in out
+        assert result.stdout.rstrip().endswith("http://127.0.0.1:8766/ui/projects/demo/runs")
     assert (tmp_path / ".loopline" / "loopline.db").exists()

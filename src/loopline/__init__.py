@@ -27,6 +27,7 @@ from loopline.errors import (
 )
 
 if TYPE_CHECKING:
+    from loopline import features
     from loopline._api import (
         active_run,
         end_run,
@@ -48,7 +49,17 @@ if TYPE_CHECKING:
     )
     from loopline._autolog import autolog
     from loopline._client import Client
+    from loopline._datasets import Dataset, DatasetVersion
+    from loopline._models import (
+        ModelRegistry,
+        compare_models,
+        load_model,
+        log_model,
+        register_model,
+        set_alias,
+    )
     from loopline._runs import ActiveRun
+    from loopline.pipelines import Pipeline, launch, pipeline, step, when
     from loopline.projects import Project
     from loopline.tracking import Run
 
@@ -73,10 +84,25 @@ __all__ = [
     "get_metric_history",
     "search_runs",
     "autolog",
+    # the model registry
+    "log_model",
+    "register_model",
+    "load_model",
+    "set_alias",
+    "compare_models",
+    # pipelines: @ll.step, @ll.pipeline, ll.when
+    "step",
+    "pipeline",
+    "when",
+    "launch",
     # explicit objects
     "Client",
     "ActiveRun",
     "Run",
+    "Dataset",
+    "DatasetVersion",
+    "ModelRegistry",
+    "Pipeline",
     "Settings",
     "Project",
     "LooplineError",
@@ -89,6 +115,8 @@ __all__ = [
     "SchemaOutOfDate",
     "CorruptBlob",
     "ServerUnreachable",
+    # capability modules: ll.features.apply(...), ll.features.get_online(...)
+    "features",
 ]
 
 # `import loopline` stays cheap (settings and errors only): the database driver, SQLAlchemy and
@@ -118,11 +146,29 @@ _LAZY = {
     "Project": "loopline.projects",
     "ActiveRun": "loopline._runs",
     "Run": "loopline.tracking",
+    "Dataset": "loopline._datasets",
+    "DatasetVersion": "loopline._datasets",
+    **dict.fromkeys(
+        (
+            "log_model",
+            "register_model",
+            "load_model",
+            "set_alias",
+            "compare_models",
+            "ModelRegistry",
+        ),
+        "loopline._models",
+    ),
+    **dict.fromkeys(("step", "pipeline", "when", "launch", "Pipeline"), "loopline.pipelines"),
     **dict.fromkeys(_ONE_LINERS, "loopline._api"),
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("features", "pipelines"):  # ll.pipelines.schedule(...) in a fresh process
+        from importlib import import_module
+
+        return import_module(f"loopline.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'loopline' has no attribute {name!r}")

@@ -66,6 +66,17 @@ VARIABLES: dict[str, str] = {
     "LOOPLINE_HTTP_RETRIES": (
         "attempts on connection errors, to a server or S3, before giving up (default 3)"
     ),
+    "LOOPLINE_QUIET": (
+        "no progress bars (default off; bars only ever show on a terminal, after a second)"
+    ),
+    "LOOPLINE_USER": (
+        "who registry changes (aliases, statuses, registrations) are recorded as "
+        "(default: the login name)"
+    ),
+    "LOOPLINE_ONLINE_STORE": (
+        "where online features live: sqlite:///path or redis://host:6379/0 "
+        "(default <home>/online.db)"
+    ),
 }
 
 
@@ -99,6 +110,9 @@ class Settings:
     http_retries: int = 3
     rerun_of: str | None = None
     param_overrides: dict[str, str] = field(default_factory=dict, hash=False)
+    quiet: bool = False
+    online_store: str = ""
+    user: str = ""
 
     @classmethod
     def from_env(
@@ -173,6 +187,9 @@ class Settings:
             ),
             rerun_of=values.get("LOOPLINE_RERUN_OF") or None,
             param_overrides=_parse_params(values.get("LOOPLINE_PARAMS", "")),
+            quiet=_parse_bool("LOOPLINE_QUIET", values.get("LOOPLINE_QUIET", "0")),
+            online_store=_parse_online_store(values.get("LOOPLINE_ONLINE_STORE", "")),
+            user=values.get("LOOPLINE_USER", "").strip(),
         )
 
     def __repr__(self) -> str:
@@ -187,6 +204,18 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (a thin, typed-looking :func:`replace`)."""
         return replace(self, **changes)
+
+    @property
+    def actor(self) -> str:
+        """Who this process acts as in audit records: ``LOOPLINE_USER``, else the login name."""
+        if self.user:
+            return self.user
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (OSError, KeyError):  # no login name (a container without a passwd entry)
+            return "unknown"
 
     @property
     def staging_dir(self) -> Path:
@@ -368,6 +397,16 @@ def _parse_params(raw: str) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ConfigError('LOOPLINE_PARAMS must be a JSON object, like {"lr": "0.01"}.')
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+def _parse_online_store(raw: str) -> str:
+    value = raw.strip()
+    if value and "://" not in value:
+        raise ConfigError(
+            f"LOOPLINE_ONLINE_STORE={raw!r}: expected a URL like sqlite:///online.db or "
+            f"redis://127.0.0.1:6379/0 (or unset, for <home>/online.db)."
+        )
+    return value
 
 
 def _parse_name(name: str, raw: str) -> str:

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
     from pathlib import Path
 
     from loopline.blobs import BlobRef
+    from loopline.datasets import DatasetInfo, Direction, Lineage, VersionInfo
+    from loopline.features import ApplyResult, FeatureViewInfo, MaterializeResult, OnlineFeatures
+    from loopline.pipelines import (
+        CacheHit,
+        FiringRecord,
+        NotificationRecord,
+        Notify,
+        PipelineRunRecord,
+        PipelineStatus,
+        ScheduleRecord,
+        StepRecord,
+        StepUpdate,
+        TemplateRecord,
+    )
     from loopline.projects import Project
-    from loopline.tracking import Artifact, MetricPoint, MetricSummary, Run, RunStatus
+    from loopline.registry import ModelEvent, ModelStatus, ModelVersion, RegisteredModel
+    from loopline.tracking import (
+        Artifact,
+        ConsoleText,
+        MetricPoint,
+        MetricSeries,
+        MetricSummary,
+        Run,
+        RunStatus,
+        RunTable,
+    )
 
 __all__ = ["Backend"]
 
@@ -50,6 +75,11 @@ class Backend(Protocol):
         """A blob's bytes, verified against its digest."""
         ...
 
+    def open_blob(self, digest: str) -> BinaryIO:
+        """A blob to read as a stream (a large artifact need not fit in memory); reading it to
+        the end verifies it. Use it as a context manager."""
+        ...
+
     def download_blob(self, digest: str, dest: Path) -> Path:
         """Copy a blob to the file ``dest`` (verified first, then renamed into place)."""
         ...
@@ -82,6 +112,10 @@ class Backend(Protocol):
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
 
+    def metric_series(self, run_id: str, key: str) -> MetricSeries:
+        """One metric's history as arrays (the fast path for charts and DataFrames)."""
+        ...
+
     def metric_summaries(self, run_id: str) -> list[MetricSummary]: ...
 
     def search_runs(
@@ -93,8 +127,314 @@ class Backend(Protocol):
         offset: int = 0,
     ) -> list[Run]: ...
 
+    def search_table(
+        self,
+        project: str,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> RunTable:
+        """Like :meth:`search_runs`, as columns: the fast path to a DataFrame or a table."""
+        ...
+
+    def count_runs(self, project: str, filter: str = "") -> int:
+        """How many runs of ``project`` match ``filter``."""
+        ...
+
     def log_artifact(self, run_id: str, path: str, source: Path | bytes) -> Artifact: ...
 
     def list_artifacts(self, run_id: str) -> list[Artifact]: ...
+
+    def append_console(self, run_id: str, offset: int, data: bytes) -> None:
+        """Ship a running run's console output, from byte ``offset`` of its log."""
+        ...
+
+    def read_console(self, run_id: str, offset: int = 0, limit: int = 1_000_000) -> ConsoleText:
+        """A slice of a run's console log, live while it runs (see ConsoleText)."""
+        ...
+
+    # -- datasets --
+
+    def missing_blobs(self, digests: Sequence[str]) -> list[str]:
+        """The digests among ``digests`` that the store does not hold (one round trip)."""
+        ...
+
+    def upload_blob(self, path: Path, expected: BlobRef) -> BlobRef:
+        """Store the file at ``path``, already hashed as ``expected``.
+
+        Raises:
+            InvalidInput: the file's bytes no longer hash to ``expected`` (it changed).
+        """
+        ...
+
+    def local_blob_path(self, digest: str) -> Path | None:
+        """The blob's own file when the blob store is a folder on this machine, else None."""
+        ...
+
+    def create_dataset(self, project: str, name: str, description: str = "") -> DatasetInfo:
+        """The dataset, created (with its project) when it does not exist yet."""
+        ...
+
+    def get_dataset(self, project: str, name: str) -> DatasetInfo: ...
+
+    def list_datasets(self, project: str) -> list[DatasetInfo]: ...
+
+    def list_versions(self, project: str, name: str) -> list[VersionInfo]: ...
+
+    def get_version(self, project: str, name: str, ref: int | str = "latest") -> VersionInfo: ...
+
+    def commit_version(
+        self,
+        project: str,
+        name: str,
+        manifest_digest: str,
+        *,
+        parent: int | None = None,
+        message: str = "",
+        run_id: str | None = None,
+        profile_digest: str | None = None,
+    ) -> VersionInfo:
+        """Make a stored manifest the dataset's next version (see DatasetService.commit)."""
+        ...
+
+    def set_alias(self, project: str, name: str, alias: str, ref: int | str) -> VersionInfo: ...
+
+    def record_lineage(self, run_id: str, version_id: str, direction: Direction) -> None: ...
+
+    def lineage(
+        self, *, run_id: str | None = None, version_id: str | None = None, depth: int = 10
+    ) -> Lineage: ...
+
+    # -- features --
+
+    def apply_features(self, project: str, specs: Sequence[Mapping[str, Any]]) -> list[ApplyResult]:
+        """Register feature definitions (their specs), versioned; unchanged ones stay."""
+        ...
+
+    def feature_specs(self, project: str) -> list[dict[str, Any]]:
+        """The spec in force of every feature definition (the offline join runs client-side)."""
+        ...
+
+    def list_feature_views(self, project: str) -> list[FeatureViewInfo]: ...
+
+    def materialize_features(
+        self,
+        project: str,
+        *,
+        views: Sequence[str] | None = None,
+        until: datetime | None = None,
+        full: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[MaterializeResult]:
+        """Copy the latest values into the online store (done where the store is: here, or on
+        the server in remote mode)."""
+        ...
+
+    def get_online_features(
+        self,
+        project: str,
+        features: Sequence[str],
+        entities: Mapping[str, Sequence[Any]],
+        *,
+        request_data: Mapping[str, Sequence[Any]] | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineFeatures: ...
+
+    # -- registry --
+
+    def register_model(
+        self,
+        project: str | None,
+        name: str,
+        run_id: str,
+        path: str = "model",
+        *,
+        description: str = "",
+        actor: str,
+    ) -> ModelVersion:
+        """Register the model logged at ``path`` in a run as the next version of ``name``
+        (in ``project``, or the run's project when ``None``)."""
+        ...
+
+    def get_registered_model(self, project: str, name: str) -> RegisteredModel: ...
+
+    def list_registered_models(self, project: str) -> list[RegisteredModel]: ...
+
+    def list_model_versions(self, project: str, name: str) -> list[ModelVersion]: ...
+
+    def get_model_version(
+        self, project: str, name: str, ref: int | str = "latest"
+    ) -> ModelVersion: ...
+
+    def set_model_alias(
+        self, project: str, name: str, alias: str, ref: int | str, *, actor: str, reason: str = ""
+    ) -> ModelVersion: ...
+
+    def remove_model_alias(
+        self, project: str, name: str, alias: str, *, actor: str, reason: str = ""
+    ) -> None: ...
+
+    def set_model_status(
+        self,
+        project: str,
+        name: str,
+        ref: int | str,
+        status: ModelStatus,
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> ModelVersion: ...
+
+    def model_events(self, project: str, name: str, *, limit: int = 200) -> list[ModelEvent]:
+        """The model's alias, status and registration events, newest first."""
+        ...
+
+    def model_card(self, project: str, name: str, ref: int | str = "latest") -> str:
+        """The version's model card (Markdown)."""
+        ...
+
+    # -- pipelines --
+
+    def create_pipeline_run(
+        self,
+        project: str,
+        pipeline: str,
+        params: dict[str, Any],
+        dag: dict[str, Any],
+        tags: dict[str, str] | None = None,
+    ) -> PipelineRunRecord:
+        """Start a pipeline run: its tracked run and a pending record per step of ``dag``."""
+        ...
+
+    def update_pipeline_steps(self, run_id: str, updates: Sequence[StepUpdate]) -> list[StepRecord]:
+        """Record a batch of step changes (one call per scheduler tick)."""
+        ...
+
+    def finish_pipeline_run(self, run_id: str, status: PipelineStatus) -> PipelineRunRecord: ...
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRunRecord: ...
+
+    def list_pipeline_runs(
+        self,
+        project: str,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        params: dict[str, Any] | None = None,
+    ) -> list[PipelineRunRecord]:
+        """Pipeline runs of ``project``, newest first (``params``: these values only)."""
+        ...
+
+    def stop_pipeline_run(self, run_id: str) -> PipelineRunRecord:
+        """Mark a running pipeline run stopped; its runner stops its steps (SIGTERM, SIGKILL)."""
+        ...
+
+    def delete_pipeline_run(self, run_id: str) -> None:
+        """Delete an ended pipeline run's records (blobs stay for ``loopline gc``)."""
+        ...
+
+    def pipeline_run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest metrics its steps logged, as ``{"step.metric": value}``."""
+        ...
+
+    def publish_pipeline_template(
+        self,
+        project: str,
+        name: str,
+        *,
+        dag: dict[str, Any],
+        code: str,
+        entry: str,
+        description: str = "",
+        requirements: list[str] | None = None,
+    ) -> TemplateRecord:
+        """Store a new version of a pipeline template (its code snapshot is blob ``code``)."""
+        ...
+
+    def get_pipeline_template(
+        self, project: str, name: str, version: int | str = "latest"
+    ) -> TemplateRecord: ...
+
+    def list_pipeline_templates(self, project: str) -> list[TemplateRecord]:
+        """The newest version of each template."""
+        ...
+
+    def pipeline_template_versions(self, project: str, name: str) -> list[TemplateRecord]:
+        """Every version of a template, newest first."""
+        ...
+
+    def launch_pipeline_template(
+        self,
+        project: str,
+        name: str,
+        params: dict[str, Any],
+        version: int | str = "latest",
+        retry_of: str | None = None,
+        notify: list[Notify] | None = None,
+    ) -> PipelineRunRecord:
+        """Check ``params`` against the template's schema, create the run, start it where the
+        store is (a driver process); answer the run, running. ``retry_of``: a run of the
+        template whose unfinished steps to run again, reusing the others. ``notify``: told
+        when this run ends."""
+        ...
+
+    def create_pipeline_schedule(
+        self,
+        project: str,
+        template: str,
+        cron: str,
+        *,
+        params: dict[str, Any] | None = None,
+        version: int | str = "latest",
+        timezone: str = "UTC",
+        enabled: bool = True,
+        notify: list[Notify] | None = None,
+    ) -> ScheduleRecord:
+        """Launch template ``template`` on ``cron`` read in ``timezone`` (the server's
+        scheduler does). A bad cron, time zone or parameter raises InvalidInput naming it."""
+        ...
+
+    def list_pipeline_schedules(
+        self, project: str, template: str | None = None
+    ) -> list[ScheduleRecord]: ...
+
+    def get_pipeline_schedule(self, schedule_id: str) -> ScheduleRecord: ...
+
+    def set_pipeline_schedule_enabled(self, schedule_id: str, enabled: bool) -> ScheduleRecord:
+        """Pause or resume a schedule (resuming does not make up for paused time)."""
+        ...
+
+    def delete_pipeline_schedule(self, schedule_id: str) -> None: ...
+
+    def pipeline_schedule_firings(self, schedule_id: str, limit: int = 50) -> list[FiringRecord]:
+        """The schedule's firings (due time, run launched or error), newest first."""
+        ...
+
+    def attach_pipeline_notification(
+        self,
+        project: str,
+        notify: Notify,
+        *,
+        pipeline: str | None = None,
+        run: str | None = None,
+    ) -> NotificationRecord:
+        """Tell ``notify`` when runs of ``pipeline`` (or run ``run``) end."""
+        ...
+
+    def list_pipeline_notifications(
+        self,
+        project: str,
+        *,
+        pipeline: str | None = None,
+        schedule: str | None = None,
+        run: str | None = None,
+    ) -> list[NotificationRecord]: ...
+
+    def detach_pipeline_notification(self, notification_id: int) -> None: ...
+
+    def lookup_step_cache(self, project: str, keys: Sequence[str]) -> dict[str, CacheHit]:
+        """The cached outputs of those cache ``keys`` that have some (one round trip)."""
+        ...
 
     def close(self) -> None: ...

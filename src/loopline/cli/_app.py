@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from loopline._version import __version__
-from loopline.cli import _config, _db, _projects, _runs, _server
+from loopline.cli import (
+    _config,
+    _datasets,
+    _db,
+    _features,
+    _models,
+    _pipelines,
+    _projects,
+    _runs,
+    _server,
+    _ui,
+)
 from loopline.cli._context import CliState
 from loopline.cli._output import JsonOption, console, print_json
 
@@ -50,7 +61,13 @@ def version(
 
 
 app.command("server")(_server.server)
+app.command("ui")(_ui.ui)
 app.command("config")(_config.config)
 app.add_typer(_db.app, name="db")
 app.add_typer(_projects.app, name="projects")
 app.add_typer(_runs.app, name="runs")
+app.add_typer(_datasets.app, name="datasets")
+app.add_typer(_features.app, name="features")
+app.add_typer(_models.app, name="models")
+app.add_typer(_pipelines.app, name="pipelines")
+app.command("lineage")(_datasets.lineage)

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loopline.projects._types import Project, validate_project_name
+from loopline.projects._types import (
+    MAX_VERSION,
+    Project,
+    validate_alias,
+    validate_name,
+    validate_project_name,
+    validate_version_ref,
+)
 
 if TYPE_CHECKING:
     from loopline.projects._service import ProjectService
 
-__all__ = ["Project", "ProjectService", "validate_project_name"]
+__all__ = [
+    "Project",
+    "ProjectService",
+    "validate_project_name",
+    "validate_name",
+    "validate_alias",
+    "validate_version_ref",
+    "MAX_VERSION",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,10 +8,20 @@ from datetime import datetime
 
 from loopline.errors import InvalidInput
 
-__all__ = ["Project", "validate_project_name", "MAX_DESCRIPTION"]
+__all__ = [
+    "Project",
+    "validate_project_name",
+    "validate_name",
+    "validate_alias",
+    "validate_version_ref",
+    "MAX_DESCRIPTION",
+    "MAX_VERSION",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_DESCRIPTION = 10_000
+MAX_VERSION = 2**31 - 1
+"""The highest version number of anything versioned (a 32-bit integer column on PostgreSQL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +42,62 @@ def validate_project_name(name: object) -> str:
     """
     if not isinstance(name, str):
         raise InvalidInput(f"A project name must be a string, not {type(name).__name__}.")
-    if not _NAME.fullmatch(name):
+    return validate_name(name, "project", "fraud-detection")
+
+
+# The things a project holds (datasets, models, pipelines) are named by the same rule, and
+# their versions are named the same way: a number, "latest" or an alias.
+
+
+def validate_name(name: object, kind: str, example: str) -> str:
+    """Return ``name`` if it is a valid name for a ``kind`` ("dataset", "model", ...).
+
+    Example:
+        >>> validate_name("digits", "dataset", "digits")
+        'digits'
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(
-            f"Invalid project name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
-            f"starting with a letter or digit (for example 'fraud-detection')."
+            f"Invalid {kind} name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit (for example {example!r})."
         )
     return name
+
+
+def validate_alias(alias: object, example: str) -> str:
+    """An alias names one version (``golden``, ``champion``); never a number, never ``latest``."""
+    if not isinstance(alias, str) or not _NAME.fullmatch(alias) or alias.isdigit():
+        raise InvalidInput(
+            f"Invalid alias {alias!r}: use 1 to 100 letters, digits, '.', '_' or '-', starting "
+            f"with a letter or digit, and not only digits (for example {example!r})."
+        )
+    if alias == "latest":
+        raise InvalidInput("'latest' always names the newest version; choose another alias.")
+    return alias
+
+
+def validate_version_ref(ref: object, alias_example: str) -> int | str:
+    """A version as users name it: a number from 1, ``"latest"``, an alias, or digits as text."""
+    if isinstance(ref, bool):
+        raise InvalidInput(f"Invalid version {ref!r}: give a number, 'latest' or an alias.")
+    if isinstance(ref, int):
+        if not 1 <= ref <= MAX_VERSION:
+            shown = ref if abs(ref) < 10**30 else "a number that long"
+            raise InvalidInput(
+                f"Invalid version {shown}: versions are numbered from 1 to {MAX_VERSION:,}."
+            )
+        return ref
+    if isinstance(ref, str):
+        if ref.isascii() and ref.isdigit():
+            if len(ref) > 10:  # past MAX_VERSION, and int() refuses 5,000 digits
+                raise InvalidInput(
+                    f"Invalid version {ref[:20]}...: versions are numbered from 1 to "
+                    f"{MAX_VERSION:,}."
+                )
+            return validate_version_ref(int(ref), alias_example)
+        if ref == "latest":
+            return ref
+        return validate_alias(ref, alias_example)
+    raise InvalidInput(
+        f"Invalid version {ref!r}: give a number, 'latest' or an alias, not {type(ref).__name__}."
+    )

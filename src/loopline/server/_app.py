@@ -13,7 +13,17 @@ from loopline.config import Settings
 from loopline.server._errors import install_error_handlers
 from loopline.server._idempotency import IdempotencyMiddleware, IdempotencyStore
 from loopline.server._metrics import HttpMetrics, MetricsMiddleware
-from loopline.server.routers import blobs, health, projects, runs
+from loopline.server.routers import (
+    blobs,
+    datasets,
+    features,
+    health,
+    models,
+    pipelines,
+    projects,
+    runs,
+)
+from loopline.ui import install as install_ui
 
 __all__ = ["create_app"]
 
@@ -36,9 +46,16 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
             raise ValueError("the server stores data itself: give it local-mode settings")
         backend = owned = LocalBackend.open(settings)
 
+    from loopline.pipelines import Scheduler
+
+    # Every server process runs one: schedulers on one database claim each firing once.
+    scheduler = Scheduler(backend.pipelines, backend.settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
         yield
+        scheduler.stop()
         if owned is not None:
             owned.close()
 
@@ -50,12 +67,18 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     )
     metrics = HttpMetrics()
     app.state.backend = backend
+    app.state.scheduler = scheduler
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(blobs.router)
     app.include_router(runs.router)
+    app.include_router(datasets.router)
+    app.include_router(pipelines.router)
+    app.include_router(features.router)
+    app.include_router(models.router)
+    install_ui(app, backend)  # the web UI under /ui, and / leading to it
     # Added last = outermost: metrics see every answer, replayed ones included.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(backend.db))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopline import errors
+from loopline.pipelines import InvalidParameter
 
 __all__ = ["STATUS_CODES", "install_error_handlers", "error_body", "status_for"]
 
@@ -19,6 +20,7 @@ log = logging.getLogger("loopline.server")
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_CODES: tuple[tuple[type[errors.LooplineError], int], ...] = (
     (errors.ConfigError, 400),
+    (InvalidParameter, 422),  # a launch form's field of the wrong type: the field is named
     (errors.InvalidInput, 400),
     (errors.NotFound, 404),
     (errors.Conflict, 409),

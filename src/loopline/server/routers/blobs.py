@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import anyio.from_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from loopline.blobs import BlobRef, validate_digest
@@ -18,6 +19,17 @@ from loopline.server._state import backend_of
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 log = logging.getLogger("loopline.server")
+
+
+class Digests(BaseModel):
+    digests: list[str] = Field(max_length=100_000)
+
+
+@router.post("/missing")
+def blobs_missing(request: Request, body: Digests) -> dict[str, list[str]]:
+    """Which of ``digests`` the store does not hold: one request instead of one HEAD each, so a
+    client uploads only those (a rerun of an interrupted upload skips what arrived)."""
+    return {"missing": backend_of(request).missing_blobs(body.digests)}
 
 
 @router.head("/{digest}")

@@ -50,3 +50,29 @@ def test_a_value_nothing_can_store_names_step_and_type() -> None:
 
     with pytest.raises(InvalidInput, match=r"Step 'make'.*_thread.lock.*register_materializer"):
         dump_value(threading.Lock(), step="make")
+
+
+def test_models_cross_steps_in_their_flavors_format() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([0, 0, 1, 1])
+    model = LogisticRegression().fit(x, y)
+    data, name = dump_value(model, step="fit")
+    assert name == "model", "a registry flavor stores it, as registering it would"
+    back = load_value(data, name)
+    assert isinstance(back, LogisticRegression), "the step after gets the model itself"
+    assert back.predict(x).tolist() == model.predict(x).tolist()
+
+
+def test_a_stored_model_with_an_unsafe_path_is_refused() -> None:
+    import io
+    import json
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("flavor.json", json.dumps({"flavor": "sklearn", "meta": {}}))
+        archive.writestr("../escape.pkl", b"x")
+    with pytest.raises(InvalidInput, match="unsafe path"):
+        load_value(out.getvalue(), "model")

@@ -157,6 +157,69 @@ class PolarsMaterializer:
         return pl.read_parquet(io.BytesIO(data))
 
 
+class ModelMaterializer:
+    """Models of a registry flavor whose files load back into the same object (scikit-learn,
+    XGBoost, LightGBM, PyTorch): written in the flavor's own format, the one registering the
+    model stores, as one zip. ONNX and pyfunc models load as predictors, not as the object a
+    step returned, so they are left to cloudpickle."""
+
+    name = "model"
+    version = "1"
+    _FLAVORS = ("xgboost", "lightgbm", "torch", "sklearn")
+
+    def handles(self, value: Any) -> bool:
+        return self._flavor(value) is not None
+
+    def dump(self, value: Any) -> bytes:
+        import tempfile
+        import zipfile
+        from pathlib import Path
+
+        flavor = self._flavor(value)
+        assert flavor is not None
+        out = io.BytesIO()
+        with tempfile.TemporaryDirectory(prefix="loopline-model-") as folder:
+            meta = flavor.save(value, Path(folder), {})
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+                archive.writestr("flavor.json", json.dumps({"flavor": flavor.name, "meta": meta}))
+                for path in sorted(Path(folder).rglob("*")):
+                    if path.is_file():
+                        archive.write(path, path.relative_to(folder).as_posix())
+        return out.getvalue()
+
+    def load(self, data: bytes) -> Any:
+        import tempfile
+        import zipfile
+        from pathlib import Path
+
+        from loopline.registry.flavors import get_flavor
+
+        with (
+            zipfile.ZipFile(io.BytesIO(data)) as archive,
+            tempfile.TemporaryDirectory(prefix="loopline-model-") as folder,
+        ):
+            head = json.loads(archive.read("flavor.json"))
+            names = [n for n in archive.namelist() if n != "flavor.json"]
+            for name in names:
+                if name.startswith("/") or ".." in name.split("/"):
+                    raise InvalidInput(f"A stored model holds an unsafe path {name!r}.")
+            archive.extractall(folder, members=names)  # the names were checked above
+            predictor = get_flavor(head["flavor"]).load(Path(folder), head["meta"])
+            return getattr(predictor, "native", predictor)
+
+    def _flavor(self, value: Any) -> Any:
+        from loopline.registry.flavors import class_modules, get_flavor
+
+        modules = class_modules(value)
+        if not modules & {"sklearn", "xgboost", "lightgbm", "torch"}:
+            return None  # decided without importing any model library
+        for name in self._FLAVORS:
+            flavor = get_flavor(name)
+            if flavor.handles(value):
+                return flavor
+        return None
+
+
 class CloudpickleMaterializer:
     """Anything else cloudpickle can pickle. Loading runs code: only load your own outputs."""
 
@@ -184,9 +247,10 @@ _registry: dict[str, str] = {
     "numpy": f"{_M}:NumpyMaterializer",
     "pandas": f"{_M}:PandasMaterializer",
     "polars": f"{_M}:PolarsMaterializer",
+    "model": f"{_M}:ModelMaterializer",
     "cloudpickle": f"{_M}:CloudpickleMaterializer",
 }
-_BUILTIN_ORDER = ("json", "numpy", "pandas", "polars", "cloudpickle")
+_BUILTIN_ORDER = ("json", "numpy", "pandas", "polars", "model", "cloudpickle")
 _custom: list[str] = []
 
 

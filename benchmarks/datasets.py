@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -41,6 +40,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from _machine import machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -272,17 +273,6 @@ def hashing(data: Path, scratch: Path) -> dict[str, float]:
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {model}, {total:.0f} GiB RAM, Python {platform.python_version()}"
-    )
 
 
 def med(runs: list[dict[str, float]], key: str) -> float | None:

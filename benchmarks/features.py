@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from _machine import machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -360,20 +361,6 @@ def run_feast(
 
 
 # --- report ---------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {model}, {total:.0f} GiB RAM, Python {platform.python_version()}"
-    )
 
 
 def fmt(value: Any, digits: int = 2) -> str:

@@ -31,7 +31,6 @@ import argparse
 import inspect
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from _machine import machine
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
@@ -189,17 +190,6 @@ def run_side(
             return dict(json.loads(line.removeprefix("RESULT ")))
     raise RuntimeError(
         f"the side in {work} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    )
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {model}, {total:.0f} GiB RAM, Python {platform.python_version()}"
     )
 
 

@@ -38,7 +38,6 @@ import importlib
 import inspect
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -57,6 +56,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from _machine import load, machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -754,24 +755,6 @@ def runs_tables(peer: dict[str, Any] | None, ours: dict[str, Any] | None) -> lis
 
 
 # --- Main ---------------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {model}, {total:.0f} GiB RAM, Python {platform.python_version()}"
-    )
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:

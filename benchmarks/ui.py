@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import platform
 import random
 import socket
 import statistics
@@ -39,6 +38,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from _machine import machine
 from loopline.config import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -292,20 +292,6 @@ def timed(client: httpx.Client, path: str, repeats: int) -> dict[str, float | in
             raise RuntimeError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
         size = len(answer.content)
     return {"cold": seconds[0], "median": statistics.median(seconds[1:]), "bytes": size}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {model}, {total:.0f} GiB RAM, Python {platform.python_version()}"
-    )
 
 
 def main() -> None:

@@ -96,6 +96,15 @@ def test_commit_checks_its_parent_and_run(backend: Backend) -> None:
     assert (v2.number, v2.parent, v2.added, v2.removed) == (2, v1.number, 1, 1)
 
 
+def test_a_commit_parent_is_a_number(local_backend: LocalBackend) -> None:
+    local_backend.create_dataset("p", "d")
+    blob = local_backend.put_blob(b"data")
+    m1 = local_backend.put_blob(Manifest.of([FileEntry("a", blob.digest, 4)]).encode()).digest
+    for parent in ("latest", "golden"):
+        with pytest.raises(InvalidInput, match="resolve 'latest' or an alias"):
+            local_backend.datasets.commit("p", "d", m1, parent=parent)  # type: ignore[arg-type]
+
+
 def test_the_server_answers_4xx_for_bad_dataset_input(server_url: str) -> None:
     with httpx.Client(base_url=server_url) as http:
         bad = [

@@ -384,3 +384,17 @@ def test_cli_schedule_add_list_next_pause_resume_delete(
     assert "Asia/Tokyo" in bad_zone.output
     assert cli("delete", schedule.id).exit_code == 0
     assert cli("pause", uuid.uuid4().hex).exit_code == 1
+
+
+def test_a_scheduler_starts_again_after_it_was_stopped(local_backend: LocalBackend) -> None:
+    # An app's lifespan can run twice (a test client reused); its scheduler must tick again.
+    scheduler = Scheduler(local_backend.pipelines, local_backend.settings, interval=0.05)
+    scheduler.start()
+    scheduler.stop()
+    scheduler.start()
+    try:
+        assert scheduler._thread is not None
+        time.sleep(0.2)
+        assert scheduler._thread.is_alive(), "it keeps ticking until stopped again"
+    finally:
+        scheduler.stop()

@@ -35,7 +35,8 @@ def test_pieces_are_read_back_in_order(backend: Backend) -> None:
     assert (last.next_offset, last.complete) == (16, False), "a running run's log is not complete"
     assert backend.read_console(run.id, 8).text == "epoch 2\n"
     assert backend.read_console(run.id, 3, limit=4).text == "ch 1"
-    assert backend.read_console(run.id, 99).next_offset == 16, "past the end: the end"
+    ahead = backend.read_console(run.id, 99)
+    assert (ahead.text, ahead.next_offset) == ("", 99), "a running log never goes back"
 
 
 def test_a_retried_piece_changes_nothing_and_a_gap_is_refused(backend: Backend) -> None:
@@ -47,6 +48,17 @@ def test_a_retried_piece_changes_nothing_and_a_gap_is_refused(backend: Backend) 
     with pytest.raises(Conflict, match="continues at byte 4"):
         backend.append_console(run.id, 2, b"overlapping\n")
     assert read_all(backend, run.id)[0] == "one\n"
+
+
+def test_a_retry_that_grew_since_its_answer_was_lost_adds_only_the_new_bytes(
+    backend: Backend,
+) -> None:
+    # The store kept "one\n" but the client never heard; by its retry the log has grown.
+    run = backend.create_run("p")
+    backend.append_console(run.id, 0, b"one\n")
+    backend.append_console(run.id, 0, b"one\ntwo\n")
+    backend.append_console(run.id, 4, b"two\nthree\n")
+    assert read_all(backend, run.id)[0] == "one\ntwo\nthree\n"
 
 
 def test_bad_console_input_is_refused(backend: Backend) -> None:

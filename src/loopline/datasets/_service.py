@@ -235,7 +235,13 @@ class DatasetService:
         if not isinstance(message, str) or len(message) > MAX_MESSAGE:
             raise InvalidInput(f"A commit message is text of at most {MAX_MESSAGE} characters.")
         if parent is not None:
-            parent = int(validate_version_ref(parent))
+            number = validate_version_ref(parent)
+            if not isinstance(number, int):
+                raise InvalidInput(
+                    f"A commit's parent is a version number, not {parent!r}: resolve "
+                    f"'latest' or an alias to its number first."
+                )
+            parent = number
         store = self._blobs()
         if not store.exists(manifest_digest):
             raise InvalidInput(

@@ -434,28 +434,38 @@ class Scheduler:
         schedules = self._pipelines.schedules
         made: list[FiringRecord] = []
         for schedule_id, expected in schedules.due(now):
-            claim = schedules.claim(schedule_id, expected, now)
-            if claim is None:
-                continue
-            run_id: str | None = None
-            error: str | None = None
+            # One bad schedule (deleted under us, its template gone, a race on its firing)
+            # must not keep the others from firing this tick.
             try:
-                run_id = self._launch(claim.schedule).id
-            except Exception as exc:  # noqa: BLE001 - one bad schedule must not stop the others
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "Schedule %s could not launch %s: %s",
-                    schedule_id,
-                    claim.schedule.template,
-                    error,
-                )
-            made.append(schedules.record(schedule_id, claim.fire_at, run_id, error))
+                firing = self._fire(schedule_id, expected, now)
+            except Exception:
+                log.warning("Schedule %s could not fire.", schedule_id, exc_info=True)
+                continue
+            if firing is not None:
+                made.append(firing)
         return made
+
+    def _fire(self, schedule_id: str, expected: datetime, now: datetime) -> FiringRecord | None:
+        schedules = self._pipelines.schedules
+        claim = schedules.claim(schedule_id, expected, now)
+        if claim is None:
+            return None  # another scheduler fired it
+        run_id: str | None = None
+        error: str | None = None
+        try:
+            run_id = self._launch(claim.schedule).id
+        except Exception as exc:  # noqa: BLE001 - recorded on the firing; the schedule goes on
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "Schedule %s could not launch %s: %s", schedule_id, claim.schedule.template, error
+            )
+        return schedules.record(schedule_id, claim.fire_at, run_id, error)
 
     def start(self) -> None:
         """Tick now, then every ``interval`` seconds, in a daemon thread."""
         if self._thread is not None:
             return
+        self._stop.clear()  # a scheduler stopped once (an app's earlier lifespan) starts again
 
         def loop() -> None:
             while True:

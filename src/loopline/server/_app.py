@@ -54,10 +54,12 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
-        yield
-        scheduler.stop()
-        if owned is not None:
-            owned.close()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            if owned is not None:
+                owned.close()
 
     app = FastAPI(
         title="Loopline",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.tracking._compare import RunComparison, compare_runs
 from loopline.tracking._types import (
+    MAX_CONSOLE_PIECE,
     RUN_STATUSES,
     Artifact,
     ConsoleText,
@@ -37,6 +38,7 @@ __all__ = [
     "MetricSeries",
     "Artifact",
     "ConsoleText",
+    "MAX_CONSOLE_PIECE",
     "TrackingService",
     "MetricWriter",
     "validate_key",

@@ -71,6 +71,8 @@ Ship = Callable[[int, bytes], None]
 """Takes new output and its byte offset in the log; raises to have it offered again later."""
 
 _SHIP_PIECE = 1024 * 1024  # the most bytes shipped in one call
+SHIP_JOIN_TIMEOUT = 5.0
+"""Seconds stop() waits for a shipment under way before leaving it behind."""
 _QUEUE_LIMIT = 4_096  # pieces held before a write flushes without waiting for the timer
 _ENCODING = "utf-8"
 _ERRORS = "backslashreplace"  # lone surrogates from odd file names must not make a print fail
@@ -128,6 +130,10 @@ class ConsoleCapture:
         self._truncated_before = False
         self._stop_flushing = threading.Event()
         self._flusher: threading.Thread | None = None
+        # Shipping is a network call when the store is a server: it has a thread of its own, so
+        # a slow server never holds up the file's flushes (or the run's end, see stop()).
+        self._shipper: threading.Thread | None = None
+        self._ship_lock = threading.Lock()
 
     @property
     def bytes_written(self) -> int:
@@ -167,6 +173,11 @@ class ConsoleCapture:
             target=self._flush_periodically, name="loopline-console", daemon=True
         )
         self._flusher.start()
+        if self._ship is not None:
+            self._shipper = threading.Thread(
+                target=self._ship_periodically, name="loopline-console-ship", daemon=True
+            )
+            self._shipper.start()
         # A script that never calls stop() still gets its last lines written.
         atexit.register(self.stop)
         return self
@@ -198,6 +209,11 @@ class ConsoleCapture:
         if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
         self._flusher = None
+        if self._shipper is not None and self._shipper is not threading.current_thread():
+            # The whole log is stored when the run ends; a shipment stuck on an unreachable
+            # server is not worth waiting for.
+            self._shipper.join(timeout=SHIP_JOIN_TIMEOUT)
+        self._shipper = None
         sink.close()
         self._bytes_before = sink.bytes_written
         self._truncated_before = sink.truncated
@@ -218,21 +234,26 @@ class ConsoleCapture:
         self.stop()
 
     def _flush_periodically(self) -> None:
-        ticks_per_shipment = max(1, round(SHIP_INTERVAL / FLUSH_INTERVAL))
-        tick = 0
         while not self._stop_flushing.wait(FLUSH_INTERVAL):
             sink = self._sink
             if sink is not None:
                 sink.flush()
-            tick += 1
-            if self._ship is not None and tick % ticks_per_shipment == 0:
-                self.ship_new_output()
+
+    def _ship_periodically(self) -> None:
+        while not self._stop_flushing.wait(SHIP_INTERVAL):
+            self.ship_new_output()
 
     def ship_new_output(self) -> None:
         """Hand what the file gained since the last shipment to ``ship`` (see the class)."""
         ship = self._ship
-        if ship is None:
-            return
+        if ship is None or not self._ship_lock.acquire(blocking=False):
+            return  # nothing to ship to, or a shipment is under way already
+        try:
+            self._ship_pieces(ship)
+        finally:
+            self._ship_lock.release()
+
+    def _ship_pieces(self, ship: Ship) -> None:
         try:
             with self.path.open("rb") as log:
                 log.seek(self._shipped)

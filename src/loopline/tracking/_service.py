@@ -24,6 +24,7 @@ from loopline.tracking._tables import (
     TagRow,
 )
 from loopline.tracking._types import (
+    MAX_CONSOLE_PIECE,
     MAX_NAME,
     Artifact,
     ConsoleText,
@@ -40,12 +41,10 @@ from loopline.tracking._types import (
     validate_status,
 )
 
-__all__ = ["TrackingService", "CONSOLE_ARTIFACT", "MAX_CONSOLE_PIECE", "MAX_CONSOLE_BYTES"]
+__all__ = ["TrackingService", "CONSOLE_ARTIFACT", "MAX_CONSOLE_BYTES"]
 
 CONSOLE_ARTIFACT = "console.log"
 """The artifact that holds a run's whole console log once the run has ended."""
-MAX_CONSOLE_PIECE = 4 * 1024 * 1024
-"""The most bytes one :meth:`TrackingService.append_console` call takes."""
 MAX_CONSOLE_BYTES = 64 * 1024 * 1024
 """The most console output kept for a running run (the SDK caps its log at 10 MB)."""
 
@@ -360,8 +359,16 @@ class TrackingService:
             )
         if not data:
             return
+        try:
+            self._append_console(run_id, offset, data)
+        except IntegrityError:
+            # The same piece arrived twice at once (a client retry racing the first try): the
+            # other one stored it; looking again finds it and accepts this one as a retry.
+            self._append_console(run_id, offset, data)
+
+    def _append_console(self, run_id: str, offset: int, data: bytes) -> None:
         with self._db.transaction() as session:
-            self._active_row(session, run_id, "add console output")
+            self._active_row(session, run_id, "add console output", for_update=True)
             last = session.execute(
                 select(ConsoleRow.offset, func.length(ConsoleRow.data))
                 .where(ConsoleRow.run_id == run_id)
@@ -370,13 +377,30 @@ class TrackingService:
             ).one_or_none()
             end = 0 if last is None else int(last[0]) + int(last[1])
             if offset < end:
-                length = session.scalar(
-                    select(func.length(ConsoleRow.data)).where(
-                        ConsoleRow.run_id == run_id, ConsoleRow.offset == offset
+                # A retry: of this very piece, or of a piece that has grown since the try
+                # whose answer was lost. What is stored must match; the rest is new.
+                stored = b"".join(
+                    bytes(piece)
+                    for (piece,) in session.execute(
+                        select(ConsoleRow.data)
+                        .where(
+                            ConsoleRow.run_id == run_id,
+                            ConsoleRow.offset + func.length(ConsoleRow.data) > offset,
+                        )
+                        .order_by(ConsoleRow.offset)
                     )
                 )
-                if length == len(data):
-                    return  # a retry of a piece already stored
+                first = end - len(stored)
+                overlap = stored[offset - first :] if first <= offset else b""
+                if first > offset or not data.startswith(overlap[: len(data)]):
+                    raise Conflict(
+                        f"Console output of run {run_id} continues at byte {end:,}, and the "
+                        f"bytes sent from {offset:,} differ from those stored: send the pieces "
+                        f"in order."
+                    )
+                data, offset = data[len(overlap) :], end
+                if not data:
+                    return
             if offset != end:
                 raise Conflict(
                     f"Console output of run {run_id} continues at byte {end:,}, not {offset:,}: "
@@ -419,7 +443,10 @@ class TrackingService:
                     )
                     or 0
                 )
-                start = min(offset, total)
+                # While the run goes on, never answer an offset before the one asked for: its
+                # pieces may have just been replaced by the artifact (end_run, committed
+                # between these reads), and a view going back to 0 would show the log twice.
+                start = offset if running else min(offset, total)
                 pieces = session.execute(
                     select(ConsoleRow.offset, ConsoleRow.data)
                     .where(
@@ -456,8 +483,10 @@ class TrackingService:
             raise NotFound(f"Run {run_id} not found. `loopline runs list` shows the runs.")
         return row
 
-    def _active_row(self, session: Session, run_id: str, action: str) -> RunRow:
-        row = self._run_row(session, run_id)
+    def _active_row(
+        self, session: Session, run_id: str, action: str, *, for_update: bool = False
+    ) -> RunRow:
+        row = self._run_row(session, run_id, for_update=for_update)
         if row.status != "running":
             raise Conflict(
                 f"Cannot {action}: run {run_id} is {row.status}. Start a new run (a clone keeps "

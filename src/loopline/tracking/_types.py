@@ -23,6 +23,7 @@ __all__ = [
     "MetricSeries",
     "Artifact",
     "ConsoleText",
+    "MAX_CONSOLE_PIECE",
     "RunTable",
     "utf8_boundary",
     "validate_key",
@@ -189,6 +190,10 @@ def _rows_of(columns: dict[str, list[Any]], count: int) -> list[dict[str, Any]]:
             if value is not None:
                 row[key] = value
     return rows
+
+
+MAX_CONSOLE_PIECE = 4 * 1024 * 1024
+"""The most bytes of console output one call stores (the SDK ships 1 MiB at a time)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ class LocalExecutor:
             try:
                 worker.conn.send(sent)
             except (OSError, ValueError):  # the worker died while idle: replace it, try again
-                self._discard(worker)
+                self._kill(worker)  # reaps it (or ends it, if it is only stuck)
                 self._queue.appendleft(task)
                 continue
             worker.known.add(task.code.digest)
@@ -170,7 +170,8 @@ class LocalExecutor:
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(GRACE_SECONDS)
         how = _signal_text(worker.process.returncode)
-        self._discard(worker)
+        # Its connection broke, but it may still be alive: never leave it running, or unreaped.
+        self._kill(worker)
         self._done.append(
             Outcome(
                 task.step,

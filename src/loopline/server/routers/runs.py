@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from loopline.errors import InvalidInput
 from loopline.server._state import backend_of
 from loopline.tracking import (
+    MAX_CONSOLE_PIECE,
     Artifact,
     ConsoleText,
     MetricPoint,
@@ -20,7 +21,6 @@ from loopline.tracking import (
     decode_float,
     encode_float,
 )
-from loopline.tracking._service import MAX_CONSOLE_PIECE
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from loopline.tracking._types import MetricPoint, MetricSeries
 
-__all__ = ["pack", "unpack", "series"]
+__all__ = ["pack", "series"]
 
 _LITTLE = sys.byteorder == "little"
 
@@ -19,16 +19,6 @@ def pack(points: Sequence[MetricPoint]) -> tuple[bytes, bytes, bytes]:
     stamps = array("q", [p.timestamp_ms for p in points])
     values = array("d", [p.value for p in points])
     return _bytes(steps), _bytes(stamps), _bytes(values)
-
-
-def unpack(key: str, steps: bytes, stamps: bytes, values: bytes) -> Iterable[MetricPoint]:
-    """The points of one chunk, in the order they were logged."""
-    s: array[int] = _ints(steps)
-    t: array[int] = _ints(stamps)
-    v: array[float] = _floats(values)
-    if not len(s) == len(t) == len(v):
-        raise ValueError("a metric chunk's columns differ in length: the row is damaged")
-    return (MetricPoint(key, value, step, ts) for step, ts, value in zip(s, t, v, strict=True))
 
 
 def series(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> MetricSeries:
@@ -44,11 +34,12 @@ def series(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> MetricSeri
     if not parts:
         empty = np.empty(0, np.int64)
         return MetricSeries(key, empty, empty.copy(), np.empty(0, np.float64))
-    steps = np.concatenate([p[0] for p in parts]).astype(np.int64)
-    stamps = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    values = np.concatenate([p[2] for p in parts]).astype(np.float64)
-    order = np.lexsort((stamps, steps))  # stable: equal step and time keep logging order
-    return MetricSeries(key, steps[order], stamps[order], values[order])
+    return MetricSeries.ordered(
+        key,
+        np.concatenate([p[0] for p in parts]).astype(np.int64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.float64),
+    )
 
 
 def _bytes(data: array[int] | array[float]) -> bytes:
@@ -56,19 +47,3 @@ def _bytes(data: array[int] | array[float]) -> bytes:
         data = array(data.typecode, data)
         data.byteswap()
     return data.tobytes()
-
-
-def _ints(raw: bytes) -> array[int]:
-    data = array("q")
-    data.frombytes(raw)
-    if not _LITTLE:  # pragma: no cover
-        data.byteswap()
-    return data
-
-
-def _floats(raw: bytes) -> array[float]:
-    data = array("d")
-    data.frombytes(raw)
-    if not _LITTLE:  # pragma: no cover
-        data.byteswap()
-    return data

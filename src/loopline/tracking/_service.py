@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from loopline.db import Database, utcnow
 from loopline.errors import Conflict, InvalidInput, NotFound
 from loopline.projects import ProjectService
-from loopline.tracking._chunks import pack, series, unpack
+from loopline.tracking._chunks import pack, series
 from loopline.tracking._tables import (
     ArtifactRow,
     ConsoleRow,
@@ -273,18 +273,7 @@ class TrackingService:
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of one metric of a run, by step then time."""
-        validate_key(key, "metric")
-        with self._db.session() as session:
-            self._run_row(session, run_id)
-            chunks = session.execute(
-                select(MetricChunkRow.steps, MetricChunkRow.timestamps_ms, MetricChunkRow.values)
-                .where(MetricChunkRow.run_id == run_id, MetricChunkRow.key == key)
-                .order_by(MetricChunkRow.id)
-            )
-            points = [p for chunk in chunks for p in unpack(key, *chunk)]
-        # By step, then time; points logged at the same step and time keep their order.
-        points.sort(key=_step_then_time)
-        return points
+        return self.metric_series(run_id, key).points()
 
     def metric_series(self, run_id: str, key: str) -> MetricSeries:
         """Every point of one metric of a run as arrays, by step then time."""

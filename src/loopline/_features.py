@@ -84,7 +84,7 @@ class FeatureStore:
         files = DatasetFiles(
             self.client._backend, self.project, self.client.settings.home / "cache" / "blobs"
         )
-        return training_frame(
+        frame = training_frame(
             self.catalog(),
             entity_df,
             features,
@@ -96,6 +96,28 @@ class FeatureStore:
             temp_directory=None if temp_directory is None else Path(temp_directory),
             datasets=files,
         )
+        self._record_in_run(features)
+        return frame
+
+    def _record_in_run(self, features: Sequence[str]) -> None:
+        """Inside a run, tag it with the feature views it trained on: a model registered from
+        the run is then listed as a user of those views (``models_trained_on``)."""
+        from loopline._runs import active_run
+
+        run = active_run()
+        if run is None:
+            return
+        from loopline.errors import NotFound
+        from loopline.features import FEATURES_TAG
+
+        refs = [features] if isinstance(features, str) else list(features)
+        views = {str(f).split(":", 1)[0] for f in refs}
+        try:
+            tags = self.client._backend.get_run(run.id).tags
+        except NotFound:  # the run lives in another store than this client's
+            tags = {}
+        known = {v for v in str(tags.get(FEATURES_TAG, "")).split(",") if v}
+        run.set_tag(FEATURES_TAG, ",".join(sorted(known | views))[:8000])
 
     def materialize(
         self,

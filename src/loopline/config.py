@@ -77,6 +77,18 @@ VARIABLES: dict[str, str] = {
         "where online features live: sqlite:///path or redis://host:6379/0 "
         "(default <home>/online.db)"
     ),
+    # -- monitoring --
+    "LOOPLINE_EVALUATION_URI": (
+        "where prediction and label logs (Parquet) live: a folder, or s3://bucket/prefix "
+        "(default <home>/evaluations)"
+    ),
+    # -- accounts (server side) --
+    "LOOPLINE_AUTH": (
+        "server authentication: on or off (default: off, and on for `loopline server` bound "
+        "to anything but loopback)"
+    ),
+    "LOOPLINE_ADMIN_USER": "a global admin the server creates at start (optional)",
+    "LOOPLINE_ADMIN_PASSWORD": "the bootstrap admin's first password (12+ characters)",
 }
 
 
@@ -113,6 +125,11 @@ class Settings:
     quiet: bool = False
     online_store: str = ""
     user: str = ""
+    evaluation_uri: str = ""  # "" means <home>/evaluations (see evaluation_root)
+    # -- accounts: None means "not said" (`loopline server` then decides by the address) --
+    auth: bool | None = None
+    admin_user: str = ""
+    admin_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(
@@ -190,6 +207,17 @@ class Settings:
             quiet=_parse_bool("LOOPLINE_QUIET", values.get("LOOPLINE_QUIET", "0")),
             online_store=_parse_online_store(values.get("LOOPLINE_ONLINE_STORE", "")),
             user=values.get("LOOPLINE_USER", "").strip(),
+            evaluation_uri=_parse_location(
+                "LOOPLINE_EVALUATION_URI", values.get("LOOPLINE_EVALUATION_URI", ""), cwd
+            ),
+            # -- accounts --
+            auth=(
+                _parse_bool("LOOPLINE_AUTH", values["LOOPLINE_AUTH"])
+                if values.get("LOOPLINE_AUTH", "").strip()
+                else None
+            ),
+            admin_user=values.get("LOOPLINE_ADMIN_USER", "").strip(),
+            admin_password=values.get("LOOPLINE_ADMIN_PASSWORD") or None,
         )
 
     def __repr__(self) -> str:
@@ -216,6 +244,11 @@ class Settings:
             return getpass.getuser()
         except (OSError, KeyError):  # no login name (a container without a passwd entry)
             return "unknown"
+
+    @property
+    def evaluation_root(self) -> str:
+        """Root of the evaluation store: ``LOOPLINE_EVALUATION_URI`` or ``<home>/evaluations``."""
+        return self.evaluation_uri or str(self.home / "evaluations")
 
     @property
     def staging_dir(self) -> Path:
@@ -347,6 +380,24 @@ def _parse_artifacts(raw: str, home: Path, cwd: Path) -> str:
         if not scheme.isidentifier() or not rest.strip("/"):
             raise ConfigError(
                 f"LOOPLINE_ARTIFACTS={raw!r}: expected a folder or a URL like s3://bucket/prefix."
+            )
+        return raw.rstrip("/")
+    path = Path(raw).expanduser()
+    return str(path if path.is_absolute() else cwd / path)
+
+
+def _parse_location(name: str, raw: str, cwd: Path) -> str:
+    """A folder (made absolute) or a URL like ``s3://bucket/prefix``; ``""`` when unset."""
+    raw = raw.strip()
+    if not raw:
+        return ""
+    if "://" in raw:
+        scheme, _, rest = raw.partition("://")
+        if scheme == "file":
+            return str(Path(rest))
+        if not scheme.isidentifier() or not rest.strip("/"):
+            raise ConfigError(
+                f"{name}={raw!r}: expected a folder or a URL like s3://bucket/prefix."
             )
         return raw.rstrip("/")
     path = Path(raw).expanduser()

@@ -9,6 +9,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loopline.agents import (
+    AgentRecord,
+    Decision,
+    QueueRecord,
+    QueueService,
+    TaskKind,
+    TaskRecord,
+)
 from loopline.blobs import (
     BlobRef,
     BlobStore,
@@ -28,6 +36,8 @@ from loopline.features import (
     MaterializeResult,
     OnlineFeatures,
 )
+from loopline.monitoring import EvaluationStore
+from loopline.monitoring._evaluation import table_from_parquet
 from loopline.pipelines import (
     CacheHit,
     PipelineRunRecord,
@@ -46,6 +56,8 @@ from loopline.registry import (
     RegisteredModel,
     RegistryService,
 )
+from loopline.serving import Endpoint, EndpointSpec, Revision, RevisionStatus, StatsWindow
+from loopline.serving._service import ServingService
 from loopline.tracking import (
     Artifact,
     ConsoleText,
@@ -574,6 +586,237 @@ class LocalBackend:
 
     def lookup_step_cache(self, project: str, keys: Sequence[str]) -> dict[str, CacheHit]:
         return self.pipelines.lookup_cache(project, keys)
+
+    def models_trained_on(self, project: str, view: str) -> list[ModelVersion]:
+        return self.registry.trained_on_features(project, view)
+
+    # -- serving: endpoints and their revisions --
+
+    @cached_property
+    def serving(self) -> ServingService:
+        return ServingService(self.db, self.projects, self.registry)
+
+    def create_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str = "",
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        return self.serving.create(
+            project, name, spec, description=description, actor=actor, message=message
+        )
+
+    def update_endpoint(
+        self, project: str, name: str, spec: EndpointSpec, *, actor: str, message: str = ""
+    ) -> Endpoint:
+        return self.serving.update(project, name, spec, actor=actor, message=message)
+
+    def apply_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str | None = None,
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        endpoint, _ = self.serving.apply(
+            project, name, spec, description=description, actor=actor, message=message
+        )
+        return endpoint
+
+    def rollback_endpoint(
+        self, project: str, name: str, *, to: int | None = None, actor: str, message: str = ""
+    ) -> Endpoint:
+        return self.serving.rollback(project, name, to=to, actor=actor, message=message)
+
+    def delete_endpoint(self, project: str, name: str) -> None:
+        self.serving.delete(project, name)
+
+    def get_endpoint(self, project: str, name: str) -> Endpoint:
+        return self.serving.get(project, name)
+
+    def list_endpoints(self, project: str) -> list[Endpoint]:
+        return self.serving.list(project)
+
+    def endpoint_revisions(self, project: str, name: str) -> list[Revision]:
+        return self.serving.revisions(project, name)
+
+    def mark_endpoint_revision(
+        self, project: str, name: str, number: int, status: RevisionStatus, error: str = ""
+    ) -> Revision:
+        return self.serving.mark(project, name, number, status, error)
+
+    def record_endpoint_stats(
+        self, project: str, name: str, worker: str, windows: Sequence[StatsWindow]
+    ) -> int:
+        return self.serving.record_stats(project, name, worker, windows)
+
+    def endpoint_stats(
+        self, project: str, name: str, *, since: datetime | None = None
+    ) -> list[StatsWindow]:
+        return self.serving.stats(project, name, since=since)
+
+    # -- end of serving --
+
+    # -- monitoring: the evaluation store --
+
+    @cached_property
+    def evaluations(self) -> EvaluationStore:
+        """Prediction and label logs (Parquet under ``LOOPLINE_EVALUATION_URI``)."""
+        return EvaluationStore.from_settings(self.settings)
+
+    def append_predictions(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        table = table_from_parquet(parquet_bytes, "prediction log")
+        return self.evaluations.append_predictions(project, endpoint, table, batch_id=batch_id)
+
+    def append_labels(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        table = table_from_parquet(parquet_bytes, "label batch")
+        return self.evaluations.append_labels(project, endpoint, table, batch_id=batch_id)
+
+    # -- end of monitoring --
+
+    # -- agents: queues, tasks with leases, agents, autoscaler decisions --
+
+    @cached_property
+    def agents(self) -> QueueService:
+        return QueueService(self.db)
+
+    def put_queue(
+        self, name: str, *, priority: int = 0, tags: Sequence[str] = (), description: str = ""
+    ) -> QueueRecord:
+        return self.agents.put_queue(name, priority=priority, tags=tags, description=description)
+
+    def list_queues(self) -> list[QueueRecord]:
+        return self.agents.list_queues()
+
+    def enqueue_task(
+        self,
+        queue: str,
+        kind: TaskKind,
+        payload: str,
+        *,
+        name: str = "",
+        project: str | None = None,
+        priority: int = 0,
+        resources: Mapping[str, float] | None = None,
+        env: Mapping[str, str] | None = None,
+        max_attempts: int = 3,
+    ) -> TaskRecord:
+        if not self.blobs.exists(payload):
+            raise InvalidInput(f"The payload {payload} of a task is not in the blob store.")
+        return self.agents.enqueue(
+            queue,
+            kind,
+            payload,
+            name=name,
+            project=project,
+            priority=priority,
+            resources=resources,
+            env=env,
+            max_attempts=max_attempts,
+        )
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        return self.agents.get_task(task_id)
+
+    def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        return self.agents.list_tasks(queue=queue, status=status, ids=ids, limit=limit)
+
+    def cancel_task(self, task_id: str) -> TaskRecord:
+        return self.agents.cancel(task_id)
+
+    def register_agent(
+        self,
+        name: str,
+        host: str,
+        queues: Sequence[str],
+        *,
+        resources: Mapping[str, float] | None = None,
+        concurrency: int = 1,
+        pid: int | None = None,
+        labels: Mapping[str, Any] | None = None,
+    ) -> AgentRecord:
+        return self.agents.register_agent(
+            name,
+            host,
+            queues,
+            resources=resources,
+            concurrency=concurrency,
+            pid=pid,
+            labels=labels,
+        )
+
+    def claim_task(self, agent_id: str, *, lease_seconds: float = 30.0) -> TaskRecord | None:
+        return self.agents.claim(agent_id, lease_seconds=lease_seconds)
+
+    def heartbeat_agent(
+        self, agent_id: str, task_ids: Sequence[str] = (), *, lease_seconds: float = 30.0
+    ) -> list[str]:
+        return self.agents.heartbeat(agent_id, task_ids, lease_seconds=lease_seconds)
+
+    def finish_task(
+        self,
+        task_id: str,
+        agent_id: str,
+        status: str,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> TaskRecord:
+        return self.agents.finish(
+            task_id,
+            agent_id,
+            status,  # type: ignore[arg-type]  # checked by the service
+            result=result,
+            error=error,
+        )
+
+    def list_agents(self, *, include_stopped: bool = False) -> list[AgentRecord]:
+        return self.agents.list_agents(include_stopped=include_stopped)
+
+    def stop_agent(self, agent_id: str) -> AgentRecord:
+        return self.agents.stop_agent(agent_id)
+
+    def record_decision(
+        self,
+        queue: str,
+        action: str,
+        reason: str,
+        *,
+        agent: str | None = None,
+        depth: int = 0,
+        agents: int = 0,
+    ) -> Decision:
+        return self.agents.record_decision(
+            queue,
+            action,  # type: ignore[arg-type]  # checked by the service
+            reason,
+            agent=agent,
+            depth=depth,
+            agents=agents,
+        )
+
+    def list_decisions(self, *, queue: str | None = None, limit: int = 100) -> list[Decision]:
+        return self.agents.list_decisions(queue=queue, limit=limit)
+
+    # -- end of agents --
 
     def close(self) -> None:
         if "features" in self.__dict__:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from loopline.agents import AgentRecord, Decision, QueueRecord, TaskKind, TaskRecord
     from loopline.blobs import BlobRef
     from loopline.datasets import DatasetInfo, Direction, Lineage, VersionInfo
     from loopline.features import ApplyResult, FeatureViewInfo, MaterializeResult, OnlineFeatures
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     )
     from loopline.projects import Project
     from loopline.registry import ModelEvent, ModelStatus, ModelVersion, RegisteredModel
+    from loopline.serving import Endpoint, EndpointSpec, Revision, RevisionStatus, StatsWindow
     from loopline.tracking import (
         Artifact,
         ConsoleText,
@@ -436,5 +438,189 @@ class Backend(Protocol):
     def lookup_step_cache(self, project: str, keys: Sequence[str]) -> dict[str, CacheHit]:
         """The cached outputs of those cache ``keys`` that have some (one round trip)."""
         ...
+
+    def models_trained_on(self, project: str, view: str) -> list[ModelVersion]:
+        """Model versions whose training run read feature view ``view``, newest first."""
+        ...
+
+    # -- serving: endpoints and their revisions --
+
+    def create_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str = "",
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        """A new endpoint serving ``spec`` (revision 1); Conflict if the name is taken."""
+        ...
+
+    def update_endpoint(
+        self, project: str, name: str, spec: EndpointSpec, *, actor: str, message: str = ""
+    ) -> Endpoint:
+        """The endpoint's next revision; inference servers move to it with no restart."""
+        ...
+
+    def apply_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str | None = None,
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        """Create, or move to ``spec``; no new revision when nothing changed."""
+        ...
+
+    def rollback_endpoint(
+        self, project: str, name: str, *, to: int | None = None, actor: str, message: str = ""
+    ) -> Endpoint:
+        """Serve an earlier revision again (the last that served, by default)."""
+        ...
+
+    def delete_endpoint(self, project: str, name: str) -> None: ...
+
+    def get_endpoint(self, project: str, name: str) -> Endpoint: ...
+
+    def list_endpoints(self, project: str) -> list[Endpoint]: ...
+
+    def endpoint_revisions(self, project: str, name: str) -> list[Revision]:
+        """Every revision, newest first."""
+        ...
+
+    def mark_endpoint_revision(
+        self, project: str, name: str, number: int, status: RevisionStatus, error: str = ""
+    ) -> Revision:
+        """An inference server reports a revision ``live`` or ``failed``."""
+        ...
+
+    def record_endpoint_stats(
+        self, project: str, name: str, worker: str, windows: Sequence[StatsWindow]
+    ) -> int: ...
+
+    def endpoint_stats(
+        self, project: str, name: str, *, since: datetime | None = None
+    ) -> list[StatsWindow]: ...
+
+    # -- end of serving --
+
+    # -- monitoring: the evaluation store (prediction and label logs) --
+
+    def append_predictions(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        """Store a batch of prediction logs (a Parquet file's bytes, in the serving contract
+        of :meth:`loopline.monitoring.EvaluationStore.append_predictions`); return where it
+        went. The same ``batch_id`` again replaces the same files (safe retries)."""
+        ...
+
+    def append_labels(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        """Store a batch of labels (Parquet bytes: ``request_id``, ``ts``, ``label``)."""
+        ...
+
+    # -- end of monitoring --
+
+    # -- agents: queues, tasks with leases, agents, autoscaler decisions --
+
+    def put_queue(
+        self, name: str, *, priority: int = 0, tags: Sequence[str] = (), description: str = ""
+    ) -> QueueRecord:
+        """Create queue ``name`` or change its priority, resource tags and description."""
+        ...
+
+    def list_queues(self) -> list[QueueRecord]:
+        """Queues with their depth (tasks waiting) and running tasks, by priority."""
+        ...
+
+    def enqueue_task(
+        self,
+        queue: str,
+        kind: TaskKind,
+        payload: str,
+        *,
+        name: str = "",
+        project: str | None = None,
+        priority: int = 0,
+        resources: Mapping[str, float] | None = None,
+        env: Mapping[str, str] | None = None,
+        max_attempts: int = 3,
+    ) -> TaskRecord:
+        """Put a task (``payload``: a blob digest) on ``queue``."""
+        ...
+
+    def get_task(self, task_id: str) -> TaskRecord: ...
+
+    def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]: ...
+
+    def cancel_task(self, task_id: str) -> TaskRecord:
+        """Cancel a waiting task now, or ask its agent to stop a running one."""
+        ...
+
+    def register_agent(
+        self,
+        name: str,
+        host: str,
+        queues: Sequence[str],
+        *,
+        resources: Mapping[str, float] | None = None,
+        concurrency: int = 1,
+        pid: int | None = None,
+        labels: Mapping[str, Any] | None = None,
+    ) -> AgentRecord: ...
+
+    def claim_task(self, agent_id: str, *, lease_seconds: float = 30.0) -> TaskRecord | None:
+        """The next task for agent ``agent_id``, leased to it; ``None`` when none waits."""
+        ...
+
+    def heartbeat_agent(
+        self, agent_id: str, task_ids: Sequence[str] = (), *, lease_seconds: float = 30.0
+    ) -> list[str]:
+        """Extend the leases of ``task_ids``; answer those the agent must stop."""
+        ...
+
+    def finish_task(
+        self,
+        task_id: str,
+        agent_id: str,
+        status: str,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> TaskRecord: ...
+
+    def list_agents(self, *, include_stopped: bool = False) -> list[AgentRecord]: ...
+
+    def stop_agent(self, agent_id: str) -> AgentRecord:
+        """The agent leaves: its running tasks go back to their queues."""
+        ...
+
+    def record_decision(
+        self,
+        queue: str,
+        action: str,
+        reason: str,
+        *,
+        agent: str | None = None,
+        depth: int = 0,
+        agents: int = 0,
+    ) -> Decision: ...
+
+    def list_decisions(self, *, queue: str | None = None, limit: int = 100) -> list[Decision]: ...
+
+    # -- end of agents --
 
     def close(self) -> None: ...

@@ -12,6 +12,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from loopline.agents import (
+    AgentRecord,
+    Decision,
+    QueueRecord,
+    TaskKind,
+    TaskRecord,
+    validate_queue_name,
+)
 from loopline.blobs import BlobRef, validate_digest
 from loopline.client import ApiClient, Sink
 from loopline.config import Settings
@@ -26,6 +34,7 @@ from loopline.datasets import (
 )
 from loopline.errors import CorruptBlob, InvalidInput, NotFound
 from loopline.features import ApplyResult, FeatureViewInfo, MaterializeResult, OnlineFeatures
+from loopline.monitoring._evaluation import new_batch_id, validate_endpoint_name
 from loopline.pipelines import (
     CacheHit,
     PipelineRunRecord,
@@ -45,6 +54,14 @@ from loopline.registry import (
     validate_model_name,
     validate_model_ref,
 )
+from loopline.serving import (
+    Endpoint,
+    EndpointSpec,
+    Revision,
+    RevisionStatus,
+    StatsWindow,
+)
+from loopline.serving import validate_endpoint_name as _endpoint_name
 from loopline.tracking import (
     Artifact,
     ConsoleText,
@@ -764,6 +781,285 @@ class RemoteBackend:
     def _pipeline_run_at(self, run_id: str) -> str:
         return f"/api/v1/pipeline-runs/{validate_run_id(run_id)}"
 
+    def models_trained_on(self, project: str, view: str) -> list[ModelVersion]:
+        data = self.api.get(
+            f"{self._project_at(project)}/model-versions", params={"trained_on_features": view}
+        )
+        return self.api.decode(list[ModelVersion], data)
+
+    # -- serving: endpoints and their revisions --
+
+    def _endpoint_at(self, project: str, name: str) -> str:
+        return f"{self._project_at(project)}/endpoints/{_endpoint_name(name)}"
+
+    def create_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str = "",
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        _endpoint_name(name)
+        body = {
+            "name": name,
+            "spec": spec.to_dict(),
+            "description": description,
+            "actor": actor,
+            "message": message,
+        }
+        data = self.api.post(f"{self._project_at(project)}/endpoints", json=body)
+        return self.api.decode(Endpoint, data)
+
+    def update_endpoint(
+        self, project: str, name: str, spec: EndpointSpec, *, actor: str, message: str = ""
+    ) -> Endpoint:
+        body = {"spec": spec.to_dict(), "actor": actor, "message": message}
+        data = self.api.post(f"{self._endpoint_at(project, name)}/revisions", json=body)
+        return self.api.decode(Endpoint, data)
+
+    def apply_endpoint(
+        self,
+        project: str,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        description: str | None = None,
+        actor: str,
+        message: str = "",
+    ) -> Endpoint:
+        body = {"spec": spec.to_dict(), "description": description, "actor": actor,
+                "message": message}  # fmt: skip
+        data = self.api.put(self._endpoint_at(project, name), json=body)
+        return self.api.decode(Endpoint, data)
+
+    def rollback_endpoint(
+        self, project: str, name: str, *, to: int | None = None, actor: str, message: str = ""
+    ) -> Endpoint:
+        body = {"to": to, "actor": actor, "message": message}
+        data = self.api.post(f"{self._endpoint_at(project, name)}/rollback", json=body)
+        return self.api.decode(Endpoint, data)
+
+    def delete_endpoint(self, project: str, name: str) -> None:
+        self.api.delete(self._endpoint_at(project, name))
+
+    def get_endpoint(self, project: str, name: str) -> Endpoint:
+        return self.api.decode(Endpoint, self.api.get(self._endpoint_at(project, name)))
+
+    def list_endpoints(self, project: str) -> list[Endpoint]:
+        data = self.api.get(f"{self._project_at(project)}/endpoints")
+        return self.api.decode(list[Endpoint], data)
+
+    def endpoint_revisions(self, project: str, name: str) -> list[Revision]:
+        data = self.api.get(f"{self._endpoint_at(project, name)}/revisions")
+        return self.api.decode(list[Revision], data)
+
+    def mark_endpoint_revision(
+        self, project: str, name: str, number: int, status: RevisionStatus, error: str = ""
+    ) -> Revision:
+        path = f"{self._endpoint_at(project, name)}/revisions/{int(number)}/status"
+        data = self.api.put(path, json={"status": status, "error": error})
+        return self.api.decode(Revision, data)
+
+    def record_endpoint_stats(
+        self, project: str, name: str, worker: str, windows: Sequence[StatsWindow]
+    ) -> int:
+        from dataclasses import asdict
+
+        windows_json = [{**asdict(w), "start": w.start.isoformat()} for w in windows]
+        body = {"worker": worker, "windows": windows_json}
+        data = self.api.post(f"{self._endpoint_at(project, name)}/stats", json=body)
+        return int(data["recorded"])
+
+    def endpoint_stats(
+        self, project: str, name: str, *, since: datetime | None = None
+    ) -> list[StatsWindow]:
+        params = None if since is None else {"since": since.isoformat()}
+        data = self.api.get(f"{self._endpoint_at(project, name)}/stats", params=params)
+        return self.api.decode(list[StatsWindow], data)
+
+    # -- end of serving --
+
+    # -- monitoring: the evaluation store --
+
+    def append_predictions(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        return self._append_log("predictions", project, endpoint, parquet_bytes, batch_id)
+
+    def append_labels(
+        self, project: str, endpoint: str, parquet_bytes: bytes, *, batch_id: str | None = None
+    ) -> str:
+        return self._append_log("labels", project, endpoint, parquet_bytes, batch_id)
+
+    def _append_log(
+        self, kind: str, project: str, endpoint: str, body: bytes, batch_id: str | None
+    ) -> str:
+        # A batch named here makes the upload idempotent by itself: a retry rewrites the
+        # same files, however large the body (the idempotency middleware covers small ones).
+        endpoint_at = self.api.quote(validate_endpoint_name(endpoint))
+        data = self.api.request(
+            "POST",
+            f"{self._project_at(project)}/monitoring/endpoints/{endpoint_at}/{kind}",
+            content=bytes(body),
+            params={"batch": batch_id or new_batch_id()},
+            idempotent=True,
+        )
+        return str(data["path"])
+
+    # -- end of monitoring --
+
+    # -- agents: queues, tasks with leases, agents, autoscaler decisions --
+
+    def put_queue(
+        self, name: str, *, priority: int = 0, tags: Sequence[str] = (), description: str = ""
+    ) -> QueueRecord:
+        body = {"priority": priority, "tags": list(tags), "description": description}
+        data = self.api.put(f"/api/v1/queues/{validate_queue_name(name)}", json=body)
+        return self.api.decode(QueueRecord, data)
+
+    def list_queues(self) -> list[QueueRecord]:
+        return self.api.decode(list[QueueRecord], self.api.get("/api/v1/queues"))
+
+    def enqueue_task(
+        self,
+        queue: str,
+        kind: TaskKind,
+        payload: str,
+        *,
+        name: str = "",
+        project: str | None = None,
+        priority: int = 0,
+        resources: Mapping[str, float] | None = None,
+        env: Mapping[str, str] | None = None,
+        max_attempts: int = 3,
+    ) -> TaskRecord:
+        body = {
+            "kind": kind,
+            "payload": validate_digest(payload),
+            "name": name,
+            "project": project,
+            "priority": priority,
+            "resources": dict(resources or {}),
+            "env": dict(env or {}),
+            "max_attempts": max_attempts,
+        }
+        data = self.api.post(f"/api/v1/queues/{validate_queue_name(queue)}/tasks", json=body)
+        return self.api.decode(TaskRecord, data)
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        return self.api.decode(TaskRecord, self.api.get(f"/api/v1/tasks/{_id(task_id)}"))
+
+    def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        query: dict[str, Any] = {"limit": limit}
+        if queue is not None:
+            query["queue"] = queue
+        if status is not None:
+            query["status"] = status
+        if ids is not None:
+            if not ids:
+                return []
+            query["ids"] = ",".join(_id(i) for i in ids)
+        return self.api.decode(list[TaskRecord], self.api.get("/api/v1/tasks", params=query))
+
+    def cancel_task(self, task_id: str) -> TaskRecord:
+        data = self.api.post(f"/api/v1/tasks/{_id(task_id)}/cancel", json={})
+        return self.api.decode(TaskRecord, data)
+
+    def register_agent(
+        self,
+        name: str,
+        host: str,
+        queues: Sequence[str],
+        *,
+        resources: Mapping[str, float] | None = None,
+        concurrency: int = 1,
+        pid: int | None = None,
+        labels: Mapping[str, Any] | None = None,
+    ) -> AgentRecord:
+        body = {
+            "name": name,
+            "host": host,
+            "queues": list(queues),
+            "resources": dict(resources or {}),
+            "concurrency": concurrency,
+            "pid": pid,
+            "labels": dict(labels or {}),
+        }
+        return self.api.decode(AgentRecord, self.api.post("/api/v1/agents", json=body))
+
+    def claim_task(self, agent_id: str, *, lease_seconds: float = 30.0) -> TaskRecord | None:
+        data = self.api.post(
+            f"/api/v1/agents/{_id(agent_id)}/claim", json={"lease_seconds": lease_seconds}
+        )
+        return None if data is None else self.api.decode(TaskRecord, data)
+
+    def heartbeat_agent(
+        self, agent_id: str, task_ids: Sequence[str] = (), *, lease_seconds: float = 30.0
+    ) -> list[str]:
+        body = {"task_ids": list(task_ids), "lease_seconds": lease_seconds}
+        data = self.api.post(f"/api/v1/agents/{_id(agent_id)}/heartbeat", json=body)
+        return self.api.decode(list[str], data)
+
+    def finish_task(
+        self,
+        task_id: str,
+        agent_id: str,
+        status: str,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> TaskRecord:
+        body = {"agent_id": agent_id, "status": status, "result": result, "error": error}
+        data = self.api.post(f"/api/v1/tasks/{_id(task_id)}/finish", json=body)
+        return self.api.decode(TaskRecord, data)
+
+    def list_agents(self, *, include_stopped: bool = False) -> list[AgentRecord]:
+        data = self.api.get("/api/v1/agents", params={"include_stopped": include_stopped})
+        return self.api.decode(list[AgentRecord], data)
+
+    def stop_agent(self, agent_id: str) -> AgentRecord:
+        data = self.api.post(f"/api/v1/agents/{_id(agent_id)}/stop", json={})
+        return self.api.decode(AgentRecord, data)
+
+    def record_decision(
+        self,
+        queue: str,
+        action: str,
+        reason: str,
+        *,
+        agent: str | None = None,
+        depth: int = 0,
+        agents: int = 0,
+    ) -> Decision:
+        body = {
+            "queue": queue,
+            "action": action,
+            "reason": reason,
+            "agent": agent,
+            "depth": depth,
+            "agents": agents,
+        }
+        return self.api.decode(Decision, self.api.post("/api/v1/autoscaler/decisions", json=body))
+
+    def list_decisions(self, *, queue: str | None = None, limit: int = 100) -> list[Decision]:
+        query: dict[str, Any] = {"limit": limit}
+        if queue is not None:
+            query["queue"] = queue
+        data = self.api.get("/api/v1/autoscaler/decisions", params=query)
+        return self.api.decode(list[Decision], data)
+
+    # -- end of agents --
+
     def close(self) -> None:
         self.api.close()
 
@@ -817,3 +1113,14 @@ def _hash_file(path: Path) -> BlobRef:
     except FileNotFoundError as exc:
         raise NotFound(f"Cannot store {str(path)!r}: no such file. Check the path.") from exc
     return BlobRef(hasher.hexdigest(), size)
+
+
+def _id(value: str) -> str:
+    """A task or agent id (32 hex characters), checked before it goes into a URL (agents)."""
+    if (
+        not isinstance(value, str)
+        or len(value) != 32
+        or not all(c in "0123456789abcdef" for c in value)
+    ):
+        raise InvalidInput(f"{value!r} is not a task or agent id (32 hexadecimal characters).")
+    return value

@@ -20,7 +20,7 @@ from loopline.errors import ConfigError, InvalidInput, LooplineError, NotFound, 
 if TYPE_CHECKING:
     from loopline.config import Settings
 
-__all__ = ["FsspecBackend", "open_fsspec_store", "open_s3_store"]
+__all__ = ["FsspecBackend", "open_fsspec_store", "open_s3_store", "s3_filesystem"]
 
 S3_PART_SIZE = 8 << 20
 """Multipart upload part size: files of twice this size or more go up in parallel parts."""
@@ -238,6 +238,24 @@ def open_s3_store(url: str, settings: Settings) -> BlobStore:
         raise ConfigError(
             f"LOOPLINE_ARTIFACTS={url!r}: an S3 location needs a bucket, like s3://bucket/prefix."
         )
+    fs = s3_filesystem(settings, url=url)
+    backend = FsspecBackend(
+        fs,
+        f"{bucket}/{prefix}".rstrip("/"),
+        put_options={"chunksize": S3_PART_SIZE},
+        endpoint=settings.s3_endpoint_url or "AWS S3",
+    )
+    return BlobStore(backend, settings.staging_dir)
+
+
+def s3_filesystem(settings: Settings, *, url: str = "s3://") -> Any:
+    """An ``s3fs.S3FileSystem`` set up from the S3 settings (endpoint, credentials, region,
+    timeouts, attempts), shared by every S3 user (the blob store, the evaluation store).
+
+    A custom endpoint (``LOOPLINE_S3_ENDPOINT_URL``) is addressed path-style; listings are not
+    cached, so files written by other processes are seen at once. ``url`` names the location
+    in the message shown when s3fs is missing.
+    """
     s3fs = _import("s3fs", url)
     config: dict[str, Any] = {
         "connect_timeout": min(settings.http_timeout, 10.0),
@@ -257,13 +275,7 @@ def open_s3_store(url: str, settings: Settings) -> BlobStore:
         skip_instance_cache=True,
     )
     fs.retries = settings.http_retries  # s3fs's own retry loop, on top of botocore's
-    backend = FsspecBackend(
-        fs,
-        f"{bucket}/{prefix}".rstrip("/"),
-        put_options={"chunksize": S3_PART_SIZE},
-        endpoint=settings.s3_endpoint_url or "AWS S3",
-    )
-    return BlobStore(backend, settings.staging_dir)
+    return fs
 
 
 def open_fsspec_store(url: str, settings: Settings) -> BlobStore:

@@ -71,3 +71,19 @@ app.add_typer(_features.app, name="features")
 app.add_typer(_models.app, name="models")
 app.add_typer(_pipelines.app, name="pipelines")
 app.command("lineage")(_datasets.lineage)
+
+# -- serving: inference servers, endpoints, batch scoring --
+from loopline.cli import _serving  # noqa: E402
+
+app.command("serve")(_serving.serve)
+app.command("predict")(_serving.predict)
+app.add_typer(_serving.app, name="endpoints")
+
+# -- agents: queues, agents and the autoscaler --
+from loopline.cli import _agents  # noqa: E402
+
+app.command("agent")(_agents.agent)
+app.command("autoscaler")(_agents.autoscaler)
+app.add_typer(_agents.queues_app, name="queues")
+app.add_typer(_agents.tasks_app, name="tasks")
+app.add_typer(_agents.agents_app, name="agents")

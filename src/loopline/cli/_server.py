@@ -41,16 +41,27 @@ def server(
             f"LOOPLINE_URI is a server URL ({settings.server_url}); the server needs a database: "
             f"pass --db sqlite:///... or --db postgresql://..."
         )
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if settings.auth is None and not loopback:
+        # Reachable from other machines: accounts, roles and the audit log come on by default.
+        settings = settings.with_(auth=True)
+        os.environ["LOOPLINE_AUTH"] = "on"  # for worker processes, which read the environment
+    if not settings.auth and not loopback:
         err_console.print(
-            f"[bold yellow]warning:[/] binding {host}: this server has no authentication yet, "
-            f"so anyone who can reach {host}:{port} can read and change everything in it."
+            f"[bold yellow]warning:[/] binding {host} with LOOPLINE_AUTH=off: anyone who can "
+            f"reach {host}:{port} can read and change everything in it."
+        )
+    if settings.auth and not settings.admin_user:
+        err_console.print(
+            "Authentication is on. Create the first admin with LOOPLINE_ADMIN_USER and "
+            "LOOPLINE_ADMIN_PASSWORD (see docs/security.md)."
         )
     # Open once here so a bad database or schema is one clear line, not a worker traceback.
     backend = LocalBackend.open(settings)
     console.print(
         f"Loopline server on [bold]http://{host}:{port}[/] "
-        f"(database {backend.location}, blobs {settings.artifacts})"
+        f"(database {backend.location}, blobs {settings.artifacts}, "
+        f"auth {'on' if settings.auth else 'off'})"
     )
     if workers == 1:
         uvicorn.run(create_app(backend=backend), host=host, port=port, log_level=log_level)

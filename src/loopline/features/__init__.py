@@ -29,6 +29,7 @@ from loopline.features._definitions import (
     on_demand_feature_view,
 )
 from loopline.features._types import (
+    FEATURES_TAG,
     Array,
     Bool,
     FeatureType,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from loopline.features._service import FeatureService
 
 __all__ = [
+    "FEATURES_TAG",
     # the one-liners, over the default client
     "apply",
     "get_training_frame",

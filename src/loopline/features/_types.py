@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from loopline.errors import InvalidInput, did_you_mean
 
 __all__ = [
+    "FEATURES_TAG",
     "FeatureType",
     "Array",
     "Int32",
@@ -26,6 +27,10 @@ __all__ = [
     "parse_type",
     "validate_name",
 ]
+
+FEATURES_TAG = "loopline.features"
+"""The run tag naming the feature views a run's training frames read (comma-separated): the
+link from a registered model back to the features it was trained on."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 _INTS = ("TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT")

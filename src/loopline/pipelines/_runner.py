@@ -452,6 +452,7 @@ class Runner:
             outputs=node.outputs,
             multiple=step.multiple,
             timeout=node.timeout,
+            resources=node.resources,
         )
 
     def _with_run(self, task: Task) -> Task:

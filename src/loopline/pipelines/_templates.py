@@ -293,6 +293,7 @@ def _drive(job: dict[str, Any]) -> None:
             only=job.get("only"),
             reuse=job.get("reuse"),
             run_id=record.id,
+            executor=job.get("executor") or "local",  # "queue" when an agent drives the run
         )
     except BaseException as exc:
         import traceback

@@ -67,6 +67,9 @@ class Task:
     timeout: float | None = None
     run: Run | None = None
     settings: Settings | None = None
+    resources: tuple[tuple[str, Any], ...] = ()
+    """What the step asks of an executor (``(("gpu", 1),)``): the queue and Ray executors
+    place it by this."""
 
 
 @dataclass(frozen=True, slots=True)

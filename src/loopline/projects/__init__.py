@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopline.projects._types import (
+    MAX_ACTOR,
     MAX_VERSION,
     Project,
+    validate_actor,
     validate_alias,
     validate_name,
     validate_project_name,
@@ -22,6 +24,8 @@ __all__ = [
     "validate_project_name",
     "validate_name",
     "validate_alias",
+    "validate_actor",
+    "MAX_ACTOR",
     "validate_version_ref",
     "MAX_VERSION",
 ]

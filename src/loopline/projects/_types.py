@@ -10,6 +10,8 @@ from loopline.errors import InvalidInput
 
 __all__ = [
     "Project",
+    "validate_actor",
+    "MAX_ACTOR",
     "validate_project_name",
     "validate_name",
     "validate_alias",
@@ -20,6 +22,9 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_DESCRIPTION = 10_000
+MAX_ACTOR = 200
+"""The longest name of who made a change (kept with every recorded change)."""
+
 MAX_VERSION = 2**31 - 1
 """The highest version number of anything versioned (a 32-bit integer column on PostgreSQL)."""
 
@@ -101,3 +106,18 @@ def validate_version_ref(ref: object, alias_example: str) -> int | str:
     raise InvalidInput(
         f"Invalid version {ref!r}: give a number, 'latest' or an alias, not {type(ref).__name__}."
     )
+
+
+def validate_actor(actor: object) -> str:
+    """Who made a change (a user name, 1 to :data:`MAX_ACTOR` characters), stripped.
+
+    Example:
+        >>> validate_actor(" ada ")
+        'ada'
+    """
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ACTOR:
+        raise InvalidInput(
+            f"Who made a change is a name of 1 to {MAX_ACTOR} characters (LOOPLINE_USER, or the "
+            f"login name), not {actor!r}."
+        )
+    return actor.strip()

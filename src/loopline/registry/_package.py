@@ -169,9 +169,13 @@ class LoadedModel:
     def has_predict_proba(self) -> bool:
         return callable(getattr(self._predictor, "predict_proba", None))
 
-    def predict(self, data: Any) -> Any:
-        """Predictions for ``data`` (a DataFrame, an array, a dict of columns, records)."""
-        return self._predictor.predict(self._conform(data))
+    def predict(self, data: Any, *, conform: bool = True) -> Any:
+        """Predictions for ``data`` (a DataFrame, an array, a dict of columns, records).
+
+        ``conform=False`` skips the signature check, for callers that made ``data`` conform
+        already (the inference server checks each request once, before batching).
+        """
+        return self._predictor.predict(self._conform(data) if conform else data)
 
     def predict_proba(self, data: Any) -> Any:
         """Class probabilities, for the flavors and models that have them (classifiers)."""

@@ -24,7 +24,7 @@ from loopline.blobs import BlobStore
 from loopline.datasets import DatasetService
 from loopline.db import Database
 from loopline.errors import Conflict, InvalidInput, NotFound, did_you_mean
-from loopline.projects import Project, ProjectService
+from loopline.projects import Project, ProjectService, validate_actor
 from loopline.registry._card import model_card
 from loopline.registry._package import ModelPackage
 from loopline.registry._tables import ModelAliasRow, ModelEventRow, ModelRow, ModelVersionRow
@@ -52,7 +52,6 @@ __all__ = ["RegistryService", "REGISTER_ATTEMPTS"]
 REGISTER_ATTEMPTS = 8
 """Tries to number a version when concurrent registrations collide."""
 MAX_EVENTS = 1000
-MAX_ACTOR = 200
 
 
 class RegistryService:
@@ -115,7 +114,7 @@ class RegistryService:
         validate_run_id(run_id)
         validate_artifact_name(path)
         validate_text(description, "model version description", MAX_DESCRIPTION)
-        actor = _actor(actor)
+        actor = validate_actor(actor)
         run = self._tracking.get_run(run_id)
         project_row = self._projects.ensure(project or run.project)
         manifest = self._manifest_of(run_id, path)
@@ -233,6 +232,36 @@ class RegistryService:
                 out.extend(self._infos(session, project, model, [row]))
             return out
 
+    def trained_on_features(self, project: str, view: str) -> builtins.list[ModelVersion]:
+        """The versions in ``project`` whose training run read feature view ``view`` (a run
+        that calls ``get_training_frame`` is tagged with the views it read), newest first."""
+        from loopline.errors import NotFound as _NotFound
+        from loopline.features import FEATURES_TAG
+
+        project_row = self._projects.get(project)
+        with self._db.session() as session:
+            rows = session.execute(
+                select(ModelRow, ModelVersionRow)
+                .join(ModelVersionRow, ModelVersionRow.model_id == ModelRow.id)
+                .where(ModelRow.project_id == project_row.id, ModelVersionRow.run_id.is_not(None))
+                .order_by(ModelVersionRow.created_at.desc())
+                .limit(MAX_EVENTS)
+            ).all()
+            out = []
+            views_of: dict[str, set[str]] = {}
+            for model, row in rows:
+                run_id = row.run_id
+                assert run_id is not None
+                if run_id not in views_of:
+                    try:
+                        tag = self._tracking.get_run(run_id).tags.get(FEATURES_TAG, "")
+                    except _NotFound:
+                        tag = ""
+                    views_of[run_id] = {v for v in str(tag).split(",") if v}
+                if view in views_of[run_id]:
+                    out.extend(self._infos(session, project_row.name, model, [row]))
+            return out
+
     def events(
         self, project: str, name: str, *, limit: int = 200, version: int | None = None
     ) -> builtins.list[ModelEvent]:
@@ -276,7 +305,7 @@ class RegistryService:
         """
         validate_model_alias(alias)
         validate_text(reason, "reason", MAX_REASON)
-        actor = _actor(actor)
+        actor = validate_actor(actor)
         target = self.version(project, name, ref)
         if target.status == "archived":
             raise Conflict(
@@ -322,7 +351,7 @@ class RegistryService:
         """Remove an alias (NotFound when the model has no such alias); record the event."""
         validate_model_alias(alias)
         validate_text(reason, "reason", MAX_REASON)
-        actor = _actor(actor)
+        actor = validate_actor(actor)
         model = self.get(project, name)
         with self._db.transaction() as session:
             row = session.get(ModelAliasRow, (model.id, alias))
@@ -363,7 +392,7 @@ class RegistryService:
         """
         status = validate_status(status)
         validate_text(reason, "reason", MAX_REASON)
-        actor = _actor(actor)
+        actor = validate_actor(actor)
         target = self.version(project, name, ref)
         if target.status == status:
             return target
@@ -575,15 +604,6 @@ class RegistryService:
                 )
             )
         return out
-
-
-def _actor(actor: object) -> str:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_ACTOR:
-        raise InvalidInput(
-            f"Who made a change is a name of 1 to {MAX_ACTOR} characters (LOOPLINE_USER, or the "
-            f"login name), not {actor!r}."
-        )
-    return actor.strip()
 
 
 def _event(

@@ -13,6 +13,9 @@ from loopline.config import Settings
 from loopline.server._errors import install_error_handlers
 from loopline.server._idempotency import IdempotencyMiddleware, IdempotencyStore
 from loopline.server._metrics import HttpMetrics, MetricsMiddleware
+from loopline.server._security import install_security  # mlflow + security
+from loopline.server.routers import accounts as accounts_router  # mlflow + security
+from loopline.server.routers import agents as agents_router  # agents
 from loopline.server.routers import (
     blobs,
     datasets,
@@ -23,6 +26,9 @@ from loopline.server.routers import (
     projects,
     runs,
 )
+from loopline.server.routers import endpoints as endpoints_router  # serving
+from loopline.server.routers import mlflow as mlflow_router  # mlflow + security
+from loopline.server.routers import monitoring as monitoring_router  # monitoring
 from loopline.ui import install as install_ui
 
 __all__ = ["create_app"]
@@ -80,8 +86,15 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     app.include_router(pipelines.router)
     app.include_router(features.router)
     app.include_router(models.router)
+    app.include_router(endpoints_router.router)  # serving
+    app.include_router(monitoring_router.router)  # monitoring
+    app.include_router(agents_router.router)  # agents
+    app.include_router(mlflow_router.router)  # mlflow + security
+    app.include_router(mlflow_router.artifacts_router)  # mlflow + security
+    app.include_router(accounts_router.router)  # mlflow + security
     install_ui(app, backend)  # the web UI under /ui, and / leading to it
     # Added last = outermost: metrics see every answer, replayed ones included.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(backend.db))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_security(app, backend)  # mlflow + security: auth, limits, headers (outermost)
     return app

@@ -10,7 +10,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from loopline.errors import NotFound
+from loopline.ui._account_pages import add_account_routes  # accounts
+from loopline.ui._agent_pages import add_agent_routes  # agents
 from loopline.ui._dataset_pages import add_dataset_routes
+from loopline.ui._endpoint_pages import add_endpoint_routes  # serving + features UI
+from loopline.ui._feature_pages import add_feature_routes  # serving + features UI
 from loopline.ui._model_pages import add_model_routes
 from loopline.ui._pages import add_project_routes
 from loopline.ui._pipeline_pages import add_pipeline_routes
@@ -32,11 +36,15 @@ def create_router(backend: Backend) -> APIRouter:
         >>> app.include_router(create_router(backend))
     """
     router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
+    add_account_routes(router, backend)  # accounts (/ui/login, /ui/account, ...)
     add_project_routes(router, backend)
     add_run_routes(router, backend)
     add_model_routes(router, backend)
     add_dataset_routes(router, backend)
     add_pipeline_routes(router, backend)
+    add_agent_routes(router, backend)  # agents
+    add_endpoint_routes(router, backend)  # serving + features UI
+    add_feature_routes(router, backend)  # serving + features UI
 
     # Last: any other address under /ui is a friendly 404 page, not the API's JSON answer.
     @router.get("/{rest:path}", include_in_schema=False)

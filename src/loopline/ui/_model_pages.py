@@ -18,6 +18,7 @@ from loopline.registry import (
     validate_model_name,
     validate_model_ref,
 )
+from loopline.ui._endpoint_pages import endpoints_serving  # serving + features UI
 from loopline.ui._nav import PROJECT_SECTIONS
 from loopline.ui._pages import sections_of
 from loopline.ui._render import base_url, page_headers, render
@@ -178,6 +179,7 @@ def add_model_routes(router: APIRouter, backend: Backend) -> None:
             inputs=inputs,
             outputs=outputs,
             run=run,
+            serving=endpoints_serving(backend, found),  # serving + features UI
         )
 
     @router.get("/projects/{project}/models/{name}/versions/{ref}/card", include_in_schema=False)

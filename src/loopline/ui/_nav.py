@@ -26,4 +26,7 @@ PROJECT_SECTIONS: tuple[Section, ...] = (
     Section("datasets", "Datasets", "datasets"),
     Section("models", "Models", "models"),
     Section("pipelines", "Pipelines", "pipelines"),
+    # serving + features UI
+    Section("endpoints", "Endpoints", "endpoints"),
+    Section("features", "Features", "features"),
 )

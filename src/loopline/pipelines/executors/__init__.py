@@ -12,6 +12,9 @@ __all__ = ["Executor", "open_executor", "EXECUTORS"]
 
 EXECUTORS: dict[str, str] = {
     "local": "loopline.pipelines.executors._local:shared_local_executor",
+    # agents sit above pipelines: named here by path only, imported when asked for.
+    "queue": "loopline.agents._executor:QueueExecutor",
+    "ray": "loopline.agents._ray:RayExecutor",
 }
 """Executor name -> ``"module:factory"``; the factory takes keyword options (``max_workers``)."""
 

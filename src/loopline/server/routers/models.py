@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 
 from loopline.registry import ModelEvent, ModelStatus, ModelVersion, RegisteredModel
+from loopline.server._auth import acting
 from loopline.server._state import backend_of
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
@@ -16,7 +17,7 @@ class VersionCreate(BaseModel):
     run_id: str
     path: str = "model"
     description: str = ""
-    # Who registers: taken as given until the server has accounts (see docs/registry.md).
+    # Who registers: the signed-in user when the server has authentication on.
     actor: str
 
 
@@ -42,6 +43,16 @@ def list_models(request: Request, project: str) -> list[RegisteredModel]:
     return backend_of(request).list_registered_models(project)
 
 
+@router.get("/projects/{project}/model-versions")
+def find_versions(
+    request: Request,
+    project: str,
+    trained_on_features: str = Query(..., min_length=1, max_length=200),
+) -> list[ModelVersion]:
+    """Model versions whose training run read the feature view ``trained_on_features``."""
+    return backend_of(request).models_trained_on(project, trained_on_features)
+
+
 @router.get(_AT)
 def get_model(request: Request, project: str, name: str) -> RegisteredModel:
     return backend_of(request).get_registered_model(project, name)
@@ -58,7 +69,12 @@ def register_version(
 ) -> ModelVersion:
     """Register a model logged in a run (its files must be stored already) as the next version."""
     return backend_of(request).register_model(
-        project, name, body.run_id, body.path, description=body.description, actor=body.actor
+        project,
+        name,
+        body.run_id,
+        body.path,
+        description=body.description,
+        actor=acting(request, body.actor),
     )
 
 
@@ -73,7 +89,7 @@ def set_status(
     request: Request, project: str, name: str, ref: str, body: StatusSet
 ) -> ModelVersion:
     return backend_of(request).set_model_status(
-        project, name, ref, body.status, actor=body.actor, reason=body.reason
+        project, name, ref, body.status, actor=acting(request, body.actor), reason=body.reason
     )
 
 
@@ -87,14 +103,14 @@ def set_alias(
     request: Request, project: str, name: str, alias: str, body: AliasSet
 ) -> ModelVersion:
     return backend_of(request).set_model_alias(
-        project, name, alias, body.version, actor=body.actor, reason=body.reason
+        project, name, alias, body.version, actor=acting(request, body.actor), reason=body.reason
     )
 
 
 @router.post(_AT + "/aliases/{alias}/remove", status_code=status.HTTP_204_NO_CONTENT)
 def remove_alias(request: Request, project: str, name: str, alias: str, body: Change) -> None:
     backend_of(request).remove_model_alias(
-        project, name, alias, actor=body.actor, reason=body.reason
+        project, name, alias, actor=acting(request, body.actor), reason=body.reason
     )
 
 

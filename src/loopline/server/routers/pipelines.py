@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from loopline.errors import InvalidInput
@@ -257,6 +257,11 @@ def list_pipeline_notifications(
 
 
 @router.delete("/pipeline-notifications/{notification_id}", status_code=204)
-def detach_pipeline_notification(request: Request, notification_id: int) -> Response:
+def detach_pipeline_notification(
+    request: Request,
+    # An id is a 32-bit integer column on PostgreSQL: larger numbers name nothing (and made
+    # the database driver fail with a 500 before this bound).
+    notification_id: int = Path(ge=1, le=2**31 - 1),
+) -> Response:
     backend_of(request).detach_pipeline_notification(notification_id)
     return Response(status_code=204)

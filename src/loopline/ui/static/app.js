@@ -167,7 +167,7 @@
     const opts = {
       width: Math.max(200, el.clientWidth),
       height: 240,
-      scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+      scales: { x: { time: "xTime" in el.dataset }, y: log ? { distr: 3 } : {} },
       axes: [Object.assign({ label: xLabel }, axis), Object.assign({ size: 60 }, axis)],
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false, setScale: true } },
@@ -181,6 +181,7 @@
         }))
       ),
     };
+    if ("xTime" in el.dataset) opts.series[0].value = (u, v) => (v == null ? "" : new Date(v * 1000).toLocaleTimeString());
     const u = new uPlot(opts, [payload.x].concat(ys), el);
     el._uplot = u;
     el.dataset.points = String(payload.x.length);
@@ -217,6 +218,35 @@
       })
       .catch(() => message(el, "The chart data could not be loaded."));
   }
+
+  /* -- serving + features UI: live charts ([data-live]) fetch their data again each time htmx
+     swaps in a fresh [data-refreshes-charts] part of the page (the endpoint page polls every few
+     seconds); a chart keeps its zoom when its lines are the same. -- */
+  function refreshChart(el) {
+    if (!el._payload || el.dataset.refreshing) { if (!el._payload && !el.dataset.loading) loadChart(el); return; }
+    el.dataset.refreshing = "1";
+    const width = Math.round(el.clientWidth || 600);
+    fetch(`${el.dataset.seriesUrl}&width=${width}`, { headers: { Accept: "application/json" } })
+      .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+      .then((payload) => {
+        const old = el._payload;
+        el._payload = payload;
+        const same = el._uplot && old.series.map((s) => s.label).join("|") === payload.series.map((s) => s.label).join("|");
+        if (!payload.x.length) { if (el._uplot) { el._uplot.destroy(); el._uplot = null; } message(el, "No points."); }
+        else if (same) el._uplot.setData([payload.x].concat(payload.y));
+        else buildChart(el, payload, false);
+        note(el.closest(".chart-card"), payload);
+        el.dataset.refreshed = String(Number(el.dataset.refreshed || "0") + 1);
+      })
+      .catch(() => {})
+      .finally(() => { delete el.dataset.refreshing; });
+  }
+
+  document.addEventListener("htmx:afterSettle", () => {
+    if (!document.querySelector("[data-refreshes-charts]") || typeof uPlot === "undefined") return;
+    document.querySelectorAll("[data-chart][data-live]").forEach(refreshChart);
+  });
+  /* -- end of serving + features UI -- */
 
   function setupCharts() {
     const charts = Array.from(document.querySelectorAll("[data-chart]"));

@@ -25,6 +25,13 @@ RANK = {"viewer": 0, "editor": 1, "admin": 2}
 UNRESOLVED = {"pipeline_run", "schedule"}
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Access rules do not depend on the database: SQLite only (the matrix is the slowest test
+    in the suite, and the stores beneath are tested on PostgreSQL elsewhere)."""
+    return f"sqlite:///{tmp_path / 'access.db'}"
+
+
 def app_routes(settings: Settings) -> list[tuple[str, str]]:
     """(method, path template) of every route the app answers."""
     from loopline.backends import LocalBackend

@@ -351,34 +351,21 @@ class ServingService:
             if since is not None:
                 query = query.where(EndpointStatsRow.window_start >= since)
             rows = session.scalars(query.order_by(EndpointStatsRow.window_start)).all()
-            merged: dict[tuple[datetime, str], StatsWindow] = {}
-            for row in rows:
-                key = (row.window_start, row.model)
-                buckets = tuple(int(b) for b in json.loads(row.buckets))
-                prev = merged.get(key)
-                if prev is None:
-                    merged[key] = StatsWindow(
+            return _merged(
+                [
+                    StatsWindow(
                         start=row.window_start,
                         model=row.model,
                         requests=row.requests,
                         errors=row.errors,
                         latency_sum_ms=row.latency_sum_ms,
-                        buckets=buckets,
+                        buckets=tuple(int(b) for b in json.loads(row.buckets)),
                         batches=row.batches,
                         batch_rows=row.batch_rows,
                     )
-                else:
-                    merged[key] = StatsWindow(
-                        start=prev.start,
-                        model=prev.model,
-                        requests=prev.requests + row.requests,
-                        errors=prev.errors + row.errors,
-                        latency_sum_ms=prev.latency_sum_ms + row.latency_sum_ms,
-                        buckets=tuple(a + b for a, b in zip(prev.buckets, buckets, strict=True)),
-                        batches=prev.batches + row.batches,
-                        batch_rows=prev.batch_rows + row.batch_rows,
-                    )
-            return builtins.list(merged.values())
+                    for row in rows
+                ]
+            )
 
     # -- helpers -------------------------------------------------------------------------------
 

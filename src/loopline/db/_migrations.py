@@ -11,7 +11,7 @@ __all__ = ["HEAD_REVISION", "UpgradeResult", "current_revision", "known_revision
 
 # The newest migration. Kept as a constant so that checking the schema on start-up costs one
 # query and no Alembic import; a test pins it to what Alembic computes from the scripts.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0017"
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 # Any fixed 64-bit number: PostgreSQL's advisory lock that serialises concurrent upgrades.

@@ -1,0 +1,3 @@
+"""Automation: triggers, evaluation gates and the continuous-training / delivery controller."""
+
+from __future__ import annotations

@@ -393,3 +393,28 @@ def test_columns_read_from_parquet_are_counted_like_any_other(tmp_path: Path) ->
     counts = frame["c"].value_counts()
     assert dict(zip(sketch.categories, sketch.counts.tolist(), strict=True)) == counts.to_dict()
     assert drift_report(read, frame).drifted == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_dataset_profile_with_atoms_on_its_edges_does_not_make_drift(seed: int) -> None:
+    """Digit-like pixels: mostly 0, a few small integers. A histogram counts the zeros in its
+    first bin [0, 0.1), not *at* 0; reading that as "no value is <= 0" flagged 70 % of
+    unchanged pixels. The KS now reads only what a histogram counts exactly, and the atoms
+    come from the profile's quantiles; a real shift is still caught."""
+    import pyarrow as pa
+
+    from loopline.datasets._profile import profile_table
+
+    rng = np.random.default_rng(seed)
+
+    def pixels(rows: int, shift: float = 0.0) -> pd.DataFrame:
+        zeros = rng.random((rows, 3)) < np.asarray([0.99, 0.6, 0.2])
+        values = np.where(zeros, 0.0, rng.integers(1, 17, (rows, 3)).astype(float))
+        return pd.DataFrame(np.clip(values + shift, 0, 16), columns=["p0", "p1", "p2"])
+
+    profile = {"files": {"images.parquet": profile_table(pa.Table.from_pandas(pixels(1_100)))}}
+    reference = ReferenceProfile.from_dataset_profile(profile)
+    same = drift_report(reference, pixels(150)).columns
+    assert same.loc[same["drift"], "column"].tolist() == []
+    moved = drift_report(reference, pixels(250, shift=2.0)).columns
+    assert set(moved.loc[moved["drift"], "column"]) >= {"p1", "p2"}

@@ -23,9 +23,11 @@ be read again.
 
 The dataset profiles that Loopline computes at commit (20-bin histograms) also convert
 (:meth:`ReferenceProfile.from_dataset_profile`). They are coarser, so the KS statistic is
-read at their 21 histogram edges only, where their counts are exact: it can only be *smaller*
-than the true one, and a verdict from them errs towards "no drift", never towards a false
-alarm (the Wasserstein distance and PSI are approximations there).
+read at their 21 histogram edges only, and only where their counts are exact (the values
+*below* each edge, and all of them at the maximum): it can only be *smaller* than the true
+one, and a verdict from them errs towards "no drift", never towards a false alarm. Atoms (a
+pixel that is 0 in 99 % of images) are placed from the profile's quantiles, so that the
+Wasserstein distance and PSI, approximations there, do not smear them over a whole bin.
 """
 
 from __future__ import annotations
@@ -608,10 +610,21 @@ def _from_dataset_column(column: Mapping[str, Any]) -> Sketch | str:
             lt = np.asarray([0], np.int64)
             exact = True
         else:
-            # np.histogram's bins are [a, b) and the last [a, b]: values at the minimum are
-            # the only ones known to sit exactly on an edge, and they are not counted apart.
-            le = np.r_[0, np.cumsum(counts)].astype(np.int64)
-            lt = le.copy()
+            # np.histogram's bins are [a, b) and the last [a, b]: the running counts are the
+            # values *below* each edge (exact, but at the last edge) and all of them at the
+            # last. How many sit *on* an edge is not counted; the profile's quantiles tell
+            # where atoms are (a column of mostly zeros has its 1 % ... 99 % quantiles at 0):
+            # at least share p of the values are <= a quantile q_p that falls on an edge.
+            lt = np.r_[0, np.cumsum(counts)].astype(np.int64)
+            le = lt.copy()
+            total = int(lt[-1])
+            lt[-1] = int(lt[-2]) if lt.size > 1 else 0
+            for share, value in (column.get("quantiles") or {}).items():
+                at = int(np.searchsorted(edges, value)) if value is not None else edges.size
+                if at < edges.size - 1 and edges[at] == value:
+                    below_next = int(le[at + 1]) if at + 1 < edges.size - 1 else total
+                    le[at] = max(int(le[at]), min(int(float(share) * total), below_next))
+            le[-1] = total
             exact = False
         return NumericSketch(
             count=int(le[-1]),

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+import loopline
 import loopline.db
 import loopline.projects
 import loopline.server
@@ -29,8 +30,20 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     assert scripts.get_current_head() == HEAD_REVISION
 
 
-def test_migrations_create_exactly_the_declared_tables(database_url: str) -> None:
-    db = Database.open(database_url, auto_upgrade=True)
+def _import_every_table_module() -> None:
+    """Every domain's tables, whatever the other imports load lazily: each ``*_tables``
+    module under loopline declares its tables on ``Base.metadata`` when imported."""
+    import importlib
+    import pkgutil
+
+    for found in pkgutil.walk_packages(loopline.__path__, "loopline."):
+        if found.name.rsplit(".", 1)[-1].endswith("_tables"):
+            importlib.import_module(found.name)
+
+
+def test_migrations_create_exactly_the_declared_tables(empty_database_url: str) -> None:
+    _import_every_table_module()
+    db = Database.open(empty_database_url, auto_upgrade=True)
     try:
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -39,8 +52,8 @@ def test_migrations_create_exactly_the_declared_tables(database_url: str) -> Non
         db.close()
 
 
-def test_upgrade_is_idempotent_and_reports_what_it_did(database_url: str) -> None:
-    db = Database.connect(database_url)
+def test_upgrade_is_idempotent_and_reports_what_it_did(empty_database_url: str) -> None:
+    db = Database.connect(empty_database_url)
     try:
         first = db.upgrade()
         assert (first.before, first.after, first.changed) == (None, HEAD_REVISION, True)
@@ -50,13 +63,13 @@ def test_upgrade_is_idempotent_and_reports_what_it_did(database_url: str) -> Non
         db.close()
 
 
-def test_concurrent_first_starts_migrate_once(database_url: str) -> None:
+def test_concurrent_first_starts_migrate_once(empty_database_url: str) -> None:
     failures: list[BaseException] = []
     results: list[bool] = []
 
     def start() -> None:
         try:
-            db = Database.connect(database_url)
+            db = Database.connect(empty_database_url)
             results.append(db.upgrade().changed)
             db.close()
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
@@ -69,7 +82,7 @@ def test_concurrent_first_starts_migrate_once(database_url: str) -> None:
         t.join()
     assert failures == []
     assert sorted(results) == [False] * 5 + [True], "exactly one start applies the migrations"
-    db = Database.connect(database_url)
+    db = Database.connect(empty_database_url)
     assert db.revision() == HEAD_REVISION
     db.close()
 
@@ -83,22 +96,24 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     db.close()
 
 
-def test_an_unmigrated_database_says_to_run_db_upgrade(database_url: str) -> None:
+def test_an_unmigrated_database_says_to_run_db_upgrade(empty_database_url: str) -> None:
     with pytest.raises(SchemaOutOfDate) as info:
-        Database.open(database_url, auto_upgrade=False)
+        Database.open(empty_database_url, auto_upgrade=False)
     assert "loopline db upgrade" in str(info.value)
     assert "\n" not in str(info.value)
 
 
-def test_a_database_from_a_newer_loopline_is_refused_and_left_alone(database_url: str) -> None:
-    db = Database.open(database_url, auto_upgrade=True)
+def test_a_database_from_a_newer_loopline_is_refused_and_left_alone(
+    empty_database_url: str,
+) -> None:
+    db = Database.open(empty_database_url, auto_upgrade=True)
     with db.transaction() as s:
         s.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     db.close()
     for auto in (True, False):
         with pytest.raises(SchemaOutOfDate, match="newer Loopline"):
-            Database.open(database_url, auto_upgrade=auto)
-    db = Database.connect(database_url)
+            Database.open(empty_database_url, auto_upgrade=auto)
+    db = Database.connect(empty_database_url)
     assert db.revision() == "9999", "an unknown schema must not be touched"
     db.close()
 
@@ -115,8 +130,8 @@ def test_an_unreachable_postgres_is_one_clear_line() -> None:
     assert "\n" not in message
 
 
-def test_write_transactions_roll_back_on_error(database_url: str) -> None:
-    db = Database.open(database_url, auto_upgrade=True)
+def test_write_transactions_roll_back_on_error(empty_database_url: str) -> None:
+    db = Database.open(empty_database_url, auto_upgrade=True)
 
     def insert_then_fail() -> None:
         with db.transaction() as s:
@@ -136,10 +151,10 @@ def test_write_transactions_roll_back_on_error(database_url: str) -> None:
     db.close()
 
 
-def test_timestamps_come_back_as_aware_utc(database_url: str) -> None:
+def test_timestamps_come_back_as_aware_utc(empty_database_url: str) -> None:
     from loopline.projects import ProjectService
 
-    db = Database.open(database_url, auto_upgrade=True)
+    db = Database.open(empty_database_url, auto_upgrade=True)
     created = ProjectService(db).create("tz")
     fetched = ProjectService(db).get("tz")
     assert fetched.created_at.tzinfo is not None

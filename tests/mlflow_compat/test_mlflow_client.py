@@ -136,6 +136,8 @@ json.dump({"runs": len(runs), "start_run": outcome}, sys.stdout)
 """
 
 
+# Tokens and roles do not depend on the database (the client test above runs on both).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_mlflow_client_with_tokens_when_auth_is_on(settings: Settings, tmp_path: Path) -> None:
     """MLFLOW_TRACKING_TOKEN is how the mlflow client signs in; roles apply as to any client."""
     with secured_server(settings) as server:

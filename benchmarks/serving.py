@@ -22,11 +22,14 @@ and 16 (``-t2 -c16``), each a 2 s warm-up then a timed run, its own Lua ``done``
 requests, errors and the p50/p99/max latency. Server CPU per request is the user + system time
 of every process in the server's session (its workers too), read from /proc before and after
 the timed run, divided by the requests answered. Start time is from the ``Popen`` to the first
-200 on /readyz (Loopline) or /ping (MLflow), polled every 10 ms; each answer is then checked to
+200 on /readyz (Loopline) or /ping (MLflow), polled every 10 ms (also for ``loopline serve
+--model models:/lr/1``, measured for its start only); each answer is then checked to
 be the same prediction as the model's in this process. The servers are restarted in every
 repeat, one after the other (interleaved); figures are medians over the repeats. The load
 average is recorded around every timed run (it includes this benchmark's own server and wrk).
-Results go to benchmarks/.data/serving-results.json. MLflow's telemetry is off.
+The import of the SDK (``python -c "import
+loopline"``, median of 5) is measured once. Results go to benchmarks/.data/serving-results.json.
+MLflow's telemetry is off.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class Config:
     endpoint: str = ""
     workers: int = 1
     clients: tuple[int, ...] = (1, 16)
+    model: str = ""  # serve one model (``--model``) instead of an endpoint
 
 
 CONFIGS = (
@@ -101,6 +105,14 @@ CONFIGS = (
     Config("ll-off-2w", "Loopline, batching off, 2 workers", "loopline", "lr-off", 2, (16,)),
     Config("ll-on-2w", "Loopline, batching on (default), 2 workers", "loopline", "lr-on", 2, (16,)),
     Config("ll-on-nolog", "Loopline, batching on, sample_rate=0, 1 worker", "loopline", "lr-nolog"),
+    # Start-up only: `loopline serve --model models:/lr/1`, from Popen to /readyz 200.
+    Config(
+        "ll-model",
+        "Loopline serve --model (start only)",
+        "loopline",
+        clients=(),
+        model="models:/lr/1",
+    ),
 )
 
 # Deployed in the Loopline store by ``prepare_loopline``: endpoint -> deploy keyword arguments.
@@ -391,6 +403,17 @@ def measure(
     )
 
 
+def import_seconds(env: dict[str, str], repeats: int = 5) -> float:
+    """Median wall time of ``python -c "import loopline"`` in a fresh process (the SDK's
+    import: what every script, notebook and ``loopline`` command pays first)."""
+    times = []
+    for _ in range(repeats):
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import loopline"], check=True, env=env)
+        times.append(time.monotonic() - began)
+    return statistics.median(times)
+
+
 def wait_quiet(limit_s: float) -> None:
     """Wait (up to ``limit_s``) for the 1-minute load average to fall below QUIET_LOAD."""
     deadline = time.monotonic() + limit_s
@@ -432,6 +455,9 @@ def report(results: dict[str, Measured], seconds: float, repeats: int) -> Table:
         measured = results.get(config.key)
         if measured is None:
             continue
+        if not config.clients:
+            table.add_row(config.label, "-", *["-"] * 8, fmt(med(measured.start_s), 2),
+                          fmt(med(measured.rss_mb), 0))  # fmt: skip
         for clients in config.clients:
             samples = measured.samples.get(clients, [])
             rate = med([s.rate for s in samples])
@@ -475,10 +501,11 @@ def server_command(
             "-p",
             str(port),
         ]
+    target = ["--model", config.model] if config.model else [config.endpoint]
     return [
         str(LOOPLINE),
         "serve",
-        config.endpoint,
+        *target,
         "--project",
         PROJECT,
         "--port",
@@ -566,6 +593,10 @@ def main() -> None:
 
         wait_quiet(args.wait_quiet)
         info["load_when_measuring"] = load()
+        info["import_loopline_s"] = import_seconds({**os.environ, **env})
+        console.print(
+            f"  python -c 'import loopline': {info['import_loopline_s']:.3f} s (median of 5)"
+        )
         for repeat in range(args.repeats):
             for config in configs:
                 port = free_port()
@@ -612,7 +643,7 @@ def main() -> None:
         f"MLflow {info.get('mlflow_version', '-')}; load average at the end {load()}; "
         f"results in {RESULTS.relative_to(REPO)}. 'vs MLflow' is requests/s over MLflow's with "
         f"as many clients. Goals: p99 < 2 ms with 1 client; with 16, >= 10x MLflow and p99 < "
-        f"20 ms; start < 2 s."
+        f"20 ms; start < 2 s. 'import loopline': {info.get('import_loopline_s', 0.0):.3f} s."
     )
 
 

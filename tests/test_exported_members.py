@@ -65,8 +65,18 @@ def test_the_facade_exports_exactly_these() -> None:
         # monitoring
         "log_labels",
         "drift_report",
+        "monitor",  # monitors
+        "threshold",
+        "run_monitor",
+        "alerts",
+        "collect_hard_examples",
+        "label_hard_examples",
         # agents
         "sweep",
+        # automation
+        "automation",
+        "gate",
+        "delivery_policy",
     ]
     for name in loopline.__all__:
         assert hasattr(loopline, name), name

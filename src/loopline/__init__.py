@@ -27,7 +27,7 @@ from loopline.errors import (
 )
 
 if TYPE_CHECKING:
-    from loopline import features
+    from loopline import automation, features  # automation
     from loopline._api import (
         active_run,
         end_run,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         start_run,
     )
     from loopline._autolog import autolog
+    from loopline._automation import delivery_policy, gate  # automation
     from loopline._client import Client
     from loopline._datasets import Dataset, DatasetVersion
     from loopline._endpoints import (  # serving
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         rollback_endpoint,
         serve,
     )
+    from loopline._labelling import collect_hard_examples, label_hard_examples  # labelling
     from loopline._models import (
         ModelRegistry,
         compare_models,
@@ -65,7 +67,14 @@ if TYPE_CHECKING:
         register_model,
         set_alias,
     )
-    from loopline._monitoring import drift_report, log_labels  # monitoring
+    from loopline._monitoring import (  # monitoring; monitors (helper M)
+        alerts,
+        drift_report,
+        log_labels,
+        monitor,
+        run_monitor,
+        threshold,
+    )
     from loopline._runs import ActiveRun
     from loopline.agents import sweep  # agents
     from loopline.pipelines import Pipeline, launch, pipeline, step, when
@@ -137,8 +146,20 @@ __all__ = [
     # monitoring: labels for logged predictions, drift reports
     "log_labels",
     "drift_report",
+    # monitors: scheduled checks of an endpoint, alert rules, alerts (helper M)
+    "monitor",
+    "threshold",
+    "run_monitor",
+    "alerts",
+    # hard examples: collect for review, label (helper H)
+    "collect_hard_examples",
+    "label_hard_examples",
     # agents: parameter sweeps over any executor
     "sweep",
+    # automation: the closed loop (ll.automation.trigger/tick/timeline/revert), gates, delivery
+    "automation",
+    "gate",
+    "delivery_policy",
 ]
 
 # `import loopline` stays cheap (settings and errors only): the database driver, SQLAlchemy and
@@ -189,13 +210,16 @@ _LAZY = {
     ),
     "Route": "loopline.serving",  # serving
     **dict.fromkeys(("log_labels", "drift_report"), "loopline._monitoring"),  # monitoring
+    **dict.fromkeys(("monitor", "threshold", "run_monitor", "alerts"), "loopline._monitoring"),
+    **dict.fromkeys(("collect_hard_examples", "label_hard_examples"), "loopline._labelling"),
     "sweep": "loopline.agents",  # agents
+    **dict.fromkeys(("gate", "delivery_policy"), "loopline._automation"),  # automation
 }
 
 
 def __getattr__(name: str) -> Any:
     # ll.pipelines.schedule(...) in a fresh process; ll.agents.launch(...) (agents)
-    if name in ("features", "pipelines", "agents"):
+    if name in ("features", "pipelines", "agents", "automation"):  # automation
         from importlib import import_module
 
         return import_module(f"loopline.{name}")

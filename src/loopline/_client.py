@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopline._runs import ActiveRun, RunSession
+    from loopline.pipelines import PipelineRunRecord
 
 __all__ = ["Client", "default_client", "reset_default_client"]
 
@@ -171,6 +172,11 @@ class Client:
 
     def delete_run(self, run_id: str) -> None:
         self._backend.delete_run(run_id)
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRunRecord:
+        """A pipeline run as it is now: status, params and each step's state (for a run a
+        trigger or a schedule launched, whose id comes from its firing)."""
+        return self._backend.get_pipeline_run(run_id)
 
     def flush(self) -> None:
         """Block until every metric logged through this client is stored."""

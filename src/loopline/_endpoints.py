@@ -380,11 +380,13 @@ def inference_app(
 
 def _latency_first() -> None:
     """The inference server's process favours its event loop: the control thread (which
-    builds log batches and polls for revisions) gives the GIL back every millisecond rather
-    than every five, which keeps it out of the p99."""
+    builds log batches and polls for revisions) gives the GIL back every 0.2 ms rather than
+    every 5, so a request that arrives while it works waits at most that long. (Measured with
+    one client and logging on: p99 1.2 ms at 0.2 ms, 1.35 to 1.6 ms at 0.5 ms, 1.5 to 1.8 ms at
+    1 ms; no loss of throughput at 16 clients.)"""
     import sys
 
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(0.0002)
 
 
 _HANDOFF = "_LOOPLINE_SERVE"
@@ -400,7 +402,9 @@ def _app_from_environment() -> InferenceServer:
 
     _latency_first()
     args = json.loads(os.environ[_HANDOFF])
-    options = ServeOptions(max_body_bytes=args["max_body_bytes"], poll_seconds=args["poll"])
+    options = ServeOptions(
+        max_body_bytes=args["max_body_bytes"], poll_seconds=args["poll"], freeze_heap=True
+    )
     return inference_app(
         args["endpoint"], model=args["model"], project=args["project"], options=options
     )
@@ -417,11 +421,13 @@ def serve(
     max_body_bytes: int = 16 * 1024 * 1024,
     poll_seconds: float = 1.0,
     log_level: str = "warning",
+    client: Client | None = None,
 ) -> None:
     """Run an inference server until interrupted (``loopline serve``).
 
     With ``workers > 1``, each worker process loads the models and follows the endpoint; their
-    Prometheus counters are summed at ``/metrics``.
+    Prometheus counters are summed at ``/metrics``. One worker serves from ``client`` (default:
+    the LOOPLINE_* settings); several take the LOOPLINE_* settings of the environment.
     """
     import json
     import tempfile
@@ -434,8 +440,10 @@ def serve(
         raise InvalidInput(f"workers is {workers}; serve with 1 or more.")
     if workers == 1:
         _latency_first()
-        options = ServeOptions(max_body_bytes=max_body_bytes, poll_seconds=poll_seconds)
-        app = inference_app(endpoint, model=model, project=project, options=options)
+        options = ServeOptions(
+            max_body_bytes=max_body_bytes, poll_seconds=poll_seconds, freeze_heap=True
+        )
+        app = inference_app(endpoint, model=model, project=project, client=client, options=options)
         uvicorn.run(
             app,
             host=host,

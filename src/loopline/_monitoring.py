@@ -1,10 +1,12 @@
-"""Monitoring one-liners: ``ll.log_labels`` (ground truth for logged predictions) and
-``ll.drift_report`` (compare a reference with current data), over the default client."""
+"""Monitoring one-liners: ``ll.log_labels`` (ground truth for logged predictions),
+``ll.drift_report`` (compare a reference with current data), ``ll.monitor`` (a stored,
+scheduled check of an endpoint, with alert rules made by ``ll.threshold``) and ``ll.alerts``,
+over the default client."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +21,19 @@ from loopline.monitoring._evaluation import (
     validate_labels,
 )
 from loopline.monitoring._reference import ReferenceProfile
+from loopline.monitoring._types import (
+    AlertRecord,
+    AlertRule,
+    MonitorRecord,
+    MonitorRunRecord,
+    threshold,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["log_labels", "drift_report"]
+__all__ = ["log_labels", "drift_report", "monitor", "threshold", "alerts", "run_monitor"]
 
 
 def log_labels(
@@ -188,3 +197,106 @@ def _version_reference(
     return ReferenceProfile.from_frame(
         data, columns=columns, categorical=categorical, source=source
     )
+
+
+def monitor(
+    endpoint: str,
+    schedule: str = "*/15 * * * *",
+    *,
+    drift: bool | Mapping[str, Any] = True,
+    quality: bool | Mapping[str, Any] = True,
+    latency: bool | Mapping[str, Any] = True,
+    rules: Sequence[AlertRule | str] = (),
+    notify: Sequence[Any] = (),
+    name: str | None = None,
+    window: timedelta | None = None,
+    timezone: str = "UTC",
+    enabled: bool = True,
+    project: str | None = None,
+    client: Client | None = None,
+) -> MonitorRecord:
+    """Watch ``endpoint`` on a cron ``schedule``: make monitor ``name`` (default: the
+    endpoint's name), or change it. The server's scheduler runs it; ``loopline monitor run``
+    or :func:`run_monitor` runs it once now.
+
+    Each run looks at the window since the previous run (or the last ``window``) and records,
+    per model version: input drift against the version's training reference profile
+    (``drift_share``, ``drifted_columns``, ``drift``), live quality from the labels that
+    arrived (``accuracy``, ``f1``, ``auc``... or ``rmse``, ``mae``), and requests, errors and
+    latency (``error_rate``, ``p50_ms``, ``p95_ms``, ``p99_ms``). Alert ``rules`` read them.
+
+    Args:
+        drift: ``True``, ``False``, or options: ``reference`` (a dataset ``"name"`` or
+            ``"name:3"`` to compare with instead of each version's training profile),
+            ``prediction_column`` (the reference column the prediction is compared with),
+            ``columns``, and any :class:`~loopline.monitoring.DriftOptions` field.
+        quality: ``True``, ``False``, or ``{"task": "classification", "positive": 1}``.
+        latency: ``True`` or ``False``.
+        rules: alert rules, ``ll.threshold("drift_share > 0.3", for_windows=2)`` or just the
+            expression.
+        notify: webhooks told when an alert fires or resolves: URLs, ``{"url": ...,
+            "headers": ...}``, or ``ll.pipelines.webhook(url)``.
+
+    Example:
+        >>> ll.monitor("churn-api", "*/15 * * * *",
+        ...            rules=[ll.threshold("drift_share > 0.3", for_windows=2),
+        ...                   ll.threshold("accuracy < 0.9")],
+        ...            notify=["https://chat.example/hooks/ml"])
+    """
+    from loopline.monitoring._monitors import _window_seconds, check_notify
+
+    client = client or default_client()
+    parsed = [threshold(r) if isinstance(r, str) else AlertRule.from_dict(r) for r in rules]
+    record: MonitorRecord = client._backend.create_monitor(
+        project or client.settings.project,
+        name or endpoint,
+        endpoint,
+        schedule=schedule,
+        timezone=timezone,
+        window_seconds=_window_seconds(window),
+        drift=drift,
+        quality=quality,
+        latency=latency,
+        rules=parsed,
+        notify=check_notify(notify),
+        enabled=enabled,
+    )
+    return record
+
+
+def run_monitor(
+    name: str, *, project: str | None = None, client: Client | None = None
+) -> MonitorRunRecord:
+    """Run monitor ``name`` once now; answer what it found.
+
+    Example:
+        >>> run = ll.run_monitor("churn-api")
+        >>> run.status, [(r.metric, r.value) for r in run.results][:2]
+        ('ok', [('drift_share', 0.0), ('drifted_columns', 0.0)])
+    """
+    client = client or default_client()
+    result: MonitorRunRecord = client._backend.run_monitor(project or client.settings.project, name)
+    return result
+
+
+def alerts(
+    *,
+    state: str | None = None,
+    monitor: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    project: str | None = None,
+    client: Client | None = None,
+) -> list[AlertRecord]:
+    """The project's alerts, oldest first: ``state="firing"`` for those firing now.
+
+    Example:
+        >>> [a.message for a in ll.alerts(state="firing")]
+        ['churn-api on churn-api: drift_share = 0.5 (churn v3), > 0.3 for 2 windows']
+    """
+    client = client or default_client()
+    found: list[AlertRecord] = client._backend.list_alerts(
+        project or client.settings.project, since=since, state=state, monitor=monitor,
+        limit=limit,
+    )  # fmt: skip
+    return found

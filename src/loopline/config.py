@@ -89,6 +89,10 @@ VARIABLES: dict[str, str] = {
     ),
     "LOOPLINE_ADMIN_USER": "a global admin the server creates at start (optional)",
     "LOOPLINE_ADMIN_PASSWORD": "the bootstrap admin's first password (12+ characters)",
+    "LOOPLINE_OPEN_PROJECTS": (
+        "whether any signed-in user may create a project and become its admin (default on; "
+        "off: global admins only)"
+    ),
 }
 
 
@@ -130,6 +134,7 @@ class Settings:
     auth: bool | None = None
     admin_user: str = ""
     admin_password: str | None = field(default=None, repr=False)
+    open_projects: bool = True  # accounts: any signed-in user may create a project
 
     @classmethod
     def from_env(
@@ -218,6 +223,9 @@ class Settings:
             ),
             admin_user=values.get("LOOPLINE_ADMIN_USER", "").strip(),
             admin_password=values.get("LOOPLINE_ADMIN_PASSWORD") or None,
+            open_projects=_parse_bool(
+                "LOOPLINE_OPEN_PROJECTS", values.get("LOOPLINE_OPEN_PROJECTS", "1")
+            ),
         )
 
     def __repr__(self) -> str:

@@ -70,3 +70,19 @@ def sleepy(values: list[int]) -> int:
 @ll.pipeline
 def hangs(n: int = 2) -> None:
     sleepy(numbers(n))
+
+
+@ll.step
+def chatty(values: list[int]) -> int:
+    """Prints, then waits at the gate: its output must reach the run before it ends."""
+    folder = Path(os.environ[GATE])
+    print(f"working on {len(values)} values", flush=True)
+    while not (folder / "release").exists():
+        time.sleep(0.05)
+    print("done")
+    return len(values)
+
+
+@ll.pipeline
+def talks(n: int = 3) -> None:
+    chatty(numbers(n))

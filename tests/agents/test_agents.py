@@ -13,7 +13,8 @@ import pytest
 from loopline import Client
 from loopline.agents import TaskRecord
 from loopline.config import Settings
-from loopline.pipelines import InvalidParameter, PipelineFailed
+from loopline.errors import InvalidInput
+from loopline.pipelines import PipelineFailed
 from loopline.pipelines._runner import PipelineResult
 from tests.agents import flows
 from tests.agents.processes import Processes, eventually
@@ -190,8 +191,10 @@ def test_a_template_run_is_driven_by_an_agent(procs: Processes, client: Client) 
     [run] = client._backend.list_pipeline_runs("default", "quick-template")
     assert run.status == "succeeded"
     assert run.step("total").status == "succeeded"
-    with pytest.raises(InvalidParameter):
+    # Checked where the store is (the server), like any launch: the field is named.
+    with pytest.raises(InvalidInput, match="'n'") as bad:
         agents.launch("quick-template", {"n": "five"}, client=client)
+    assert bad.value.details["field"] == "n"
 
 
 def test_a_sweep_spreads_its_trials_over_agents(procs: Processes, client: Client) -> None:
@@ -237,3 +240,47 @@ def test_a_tracked_run_is_rerun_by_an_agent(
     assert [(c.params["lr"], c.metrics["score"], c.metrics["marked"]) for c in clones] == [
         ("0.5", 5.0, 7.0)
     ]
+
+
+def test_a_template_launched_with_the_queue_executor_runs_on_agents(
+    procs: Processes, client: Client
+) -> None:
+    """`ll.launch(..., executor="queue")` and the HTTP launch route: an agent drives the run,
+    its steps go through the queues, and the GPU step reaches the agent that has a GPU."""
+    import httpx
+
+    import loopline as ll
+
+    backend = client._backend
+    flows.mixed.publish("mixed-template", client=client)
+    backend.put_queue("gpu", tags=["gpu"], priority=5)
+    procs.start_agent("cpu", "--concurrency", "2")  # one slot drives, one runs steps
+    procs.start_agent("gpu", "--queue", "gpu", "--resource", "gpu=1")
+    run = ll.launch("mixed-template", {"n": 3}, executor="queue", client=client, timeout=120)
+    assert run.status == "succeeded"
+    tags = client.get_run(run.id).tags
+    assert tags["loopline.queue"] == "default"
+    task_id = str(tags["loopline.task"])
+    eventually(  # the agent reports its task's end just after the run's
+        lambda: backend.get_task(task_id).done, "the driving task to end"
+    )
+    driver = backend.get_task(task_id)
+    assert (driver.kind, driver.queue, driver.status) == ("pipeline", "default", "succeeded")
+    names = {a.id: a.name for a in backend.list_agents()}
+    by_step = {t.name.split(" ")[0]: t for t in backend.list_tasks(limit=100) if t.kind == "step"}
+    assert names[str(by_step["on_gpu"].agent_id)] == "gpu"
+    assert by_step["on_gpu"].queue == "gpu"
+    assert names[str(by_step["total"].agent_id)] == "cpu"
+
+    url = f"{procs.url}/api/v1/projects/default/pipeline-templates/mixed-template/launch"
+    answer = httpx.post(url, json={"params": {"n": 4}, "executor": "queue", "queue": "default"})
+    assert answer.status_code == 201, answer.text
+    launched = answer.json()["id"]
+    done = eventually(
+        lambda: backend.get_pipeline_run(launched).status != "running" or None,
+        "the run launched over HTTP to end",
+        timeout=120,
+    )
+    assert done
+    assert backend.get_pipeline_run(launched).status == "succeeded"
+    assert client.get_run(launched).tags["loopline.task"] in {t.id for t in backend.list_tasks()}

@@ -96,3 +96,73 @@ def test_the_audit_log_page(page: Page, secured: Secured) -> None:
     screenshot(page, "accounts-audit")
     page.goto(f"{url}/ui/admin/users")
     assert "guest" in page.inner_text("#users")
+
+
+def test_tokens_are_revoked_and_members_managed_from_the_pages(
+    page: Page, secured: Secured
+) -> None:
+    url = secured.url
+    page.goto(f"{url}/ui/account")
+    sign_in(page, url, "admin")
+    page.wait_for_url(f"{url}/ui/account")
+    page.fill("#token-name", "short-lived")
+    page.click("#token-button")
+    secret = page.inner_text("#new-token-secret")
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{url}/api/v1/me", headers=bearer).status_code == 200
+    page.goto(f"{url}/ui/account")
+    row = page.locator("#tokens tr", has_text="short-lived")
+    row.get_by_role("button", name="Revoke").click()
+    page.wait_for_url(f"{url}/ui/account")
+    assert "revoked" in page.locator("#tokens tr", has_text="short-lived").inner_text()
+    assert httpx.get(f"{url}/api/v1/me", headers=bearer).status_code == 401
+
+    # The top bar leads to the account; the project's tabs lead to its members.
+    page.click("#account-link")
+    page.wait_for_url(f"{url}/ui/account")
+    page.goto(f"{url}/ui/projects/demo/runs")
+    page.get_by_role("link", name="Members").click()
+    page.wait_for_url(f"{url}/ui/projects/demo/members")
+    page.select_option("#member-user", "guest")
+    page.select_option("#member-role", "viewer")
+    page.click("#member-button")
+    page.wait_for_url(f"{url}/ui/projects/demo/members")
+    guest = page.locator('#members tr[data-member="guest"]')
+    guest.locator("select").select_option("editor")
+    guest.get_by_role("button", name="Change").click()
+    page.wait_for_url(f"{url}/ui/projects/demo/members")
+    roles = {m.user: m.role for m in secured.accounts.members("demo")}
+    assert roles["guest"] == "editor"
+    screenshot(page, "accounts-members-edit")
+    page.locator('#members tr[data-member="guest"]').get_by_role("button", name="Remove").click()
+    page.wait_for_url(f"{url}/ui/projects/demo/members")
+    assert "guest" not in {m.user for m in secured.accounts.members("demo")}
+    assert 'id="quota-form"' not in page.content()  # quotas are a global admin's
+
+
+def test_a_global_admin_creates_and_deactivates_users_and_sets_quotas(
+    page: Page, secured: Secured
+) -> None:
+    url = secured.url
+    page.goto(f"{url}/ui/admin/users")
+    sign_in(page, url, "root")
+    page.wait_for_url(f"{url}/ui/admin/users")
+    page.fill("#user-name", "newcomer")
+    page.fill("#user-password", "a long enough password")
+    page.click("#user-button")
+    page.wait_for_url(f"{url}/ui/admin/users")
+    row = page.locator('#users tr[data-user="newcomer"]')
+    assert row.locator(".state").inner_text() == "active"
+    row.get_by_role("button", name="Deactivate").click()
+    page.wait_for_url(f"{url}/ui/admin/users")
+    assert page.locator('#users tr[data-user="newcomer"] .state').inner_text() == "disabled"
+    assert secured.accounts.get_user("newcomer").disabled
+
+    page.goto(f"{url}/ui/projects/demo/members")
+    page.fill('#quota-form input[name="queued_tasks"]', "25")
+    page.fill('#quota-form input[name="storage_bytes"]', "")
+    page.click("#quota-button")
+    page.wait_for_url(f"{url}/ui/projects/demo/members")
+    quota = secured.accounts.quota("demo")
+    assert (quota.queued_tasks, quota.storage_bytes) == (25, None)
+    assert "25" in page.locator('#quotas tr[data-quota="queued_tasks"]').inner_text()

@@ -260,3 +260,35 @@ def test_no_form_makes_the_launch_fail(
     )
     assert answer.status_code in (404, 422), answer.status_code
     assert "Traceback" not in answer.text
+
+
+def test_the_form_launches_on_a_queue_for_agents_and_names_a_bad_queue(
+    site: tuple[str, PipelineUiData, LocalBackend], web: httpx.Client
+) -> None:
+    backend = site[2]
+    backend.put_queue("gpu", tags=["gpu"])
+    page = web.get(BASE)
+    assert '<select id="launch-executor" name="executor"' in page.text
+    assert re.findall(r'<option value="(\w+)"', page.text.split('id="launch-queue"')[1])[:2] == [
+        "default",
+        "gpu",
+    ]
+    runs_before = len(backend.list_pipeline_runs(PROJECT, TEMPLATE))
+    wrong = web.post(f"{BASE}/launch", data={"version": "2", "executor": "queue", "queue": "gpuu"})
+    assert wrong.status_code == 422
+    error = re.search(r'id="launch-queue-error" role="alert">([^<]*)<', wrong.text)
+    assert error is not None
+    assert "No queue is called &#39;gpuu&#39;" in error.group(1)
+    assert "gpu" in error.group(1)
+    assert '<option value="queue" selected>' in wrong.text  # the choice is kept
+    assert len(backend.list_pipeline_runs(PROJECT, TEMPLATE)) == runs_before
+
+    answer = web.post(f"{BASE}/launch", data={"version": "2", "executor": "queue", "queue": "gpu"})
+    assert answer.status_code == 303
+    run_id = answer.headers["location"].rsplit("/", 1)[1]
+    task = backend.get_task(str(backend.get_run(run_id).tags["loopline.task"]))
+    assert (task.kind, task.queue, task.status) == ("pipeline", "gpu", "queued")
+    # No agent here: take it back, so that the module's other pages see finished runs only.
+    backend.cancel_task(task.id)
+    backend.finish_pipeline_run(run_id, "failed")
+    backend.delete_pipeline_run(run_id)

@@ -7,21 +7,25 @@ from typing import TYPE_CHECKING, Any
 from loopline.accounts._limits import LoginLimiter
 from loopline.accounts._types import (
     MIN_PASSWORD,
+    QUOTA_NAMES,
     ROLES,
     TOKEN_PREFIX,
     AuditEntry,
     Member,
     NewToken,
     Quota,
+    QuotaUse,
     Role,
     Token,
+    UsageCounter,
     User,
+    quota_message,
     role_allows,
     validate_role,
 )
 
 if TYPE_CHECKING:
-    from loopline.accounts._service import QUOTA_NAMES, AccountService
+    from loopline.accounts._service import AccountService
 
 __all__ = [
     "AccountService",
@@ -32,11 +36,14 @@ __all__ = [
     "NewToken",
     "Member",
     "Quota",
+    "QuotaUse",
+    "UsageCounter",
     "AuditEntry",
     "Role",
     "ROLES",
     "MIN_PASSWORD",
     "TOKEN_PREFIX",
+    "quota_message",
     "role_allows",
     "validate_role",
 ]
@@ -44,7 +51,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The service needs SQLAlchemy and argon2; clients only need the value types above.
-    if name in ("AccountService", "QUOTA_NAMES"):
+    if name == "AccountService":
         from loopline.accounts import _service
 
         return getattr(_service, name)

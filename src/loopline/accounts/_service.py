@@ -24,24 +24,34 @@ from loopline.accounts._tables import (
 )
 from loopline.accounts._types import (
     MIN_PASSWORD,
+    QUOTA_NAMES,
     TOKEN_PREFIX,
     AuditEntry,
     Member,
     NewToken,
     Quota,
+    QuotaUse,
     Role,
     Token,
+    UsageCounter,
     User,
+    quota_message,
     validate_role,
 )
 from loopline.db import Database, utcnow
-from loopline.errors import Conflict, InvalidInput, NotFound, PermissionDenied, did_you_mean
+from loopline.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    did_you_mean,
+)
 from loopline.projects import ProjectService, validate_name
 
 __all__ = ["AccountService", "SESSION_LIFETIME", "QUOTA_NAMES"]
 
 SESSION_LIFETIME = timedelta(hours=12)
-QUOTA_NAMES = ("concurrent_pipeline_runs", "queued_tasks", "storage_bytes", "agents")
 _BAD_LOGIN = "Wrong user name or password."  # the same for both: no probing for user names
 # argon2id with the library's defaults (RFC 9106's second recommendation, 64 MiB).
 _HASHER = PasswordHasher()
@@ -64,9 +74,19 @@ class AccountService:
         'ada'
     """
 
-    def __init__(self, db: Database, projects: ProjectService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        projects: ProjectService,
+        *,
+        counters: Sequence[UsageCounter] = (),
+        open_projects: bool = True,
+    ) -> None:
         self._db = db
         self._projects = projects
+        self._counters = tuple(counters)
+        self.open_projects = open_projects
+        """Whether any signed-in user may create a project (and becomes its admin)."""
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -350,6 +370,54 @@ class AccountService:
             for name, value in limits.items():
                 setattr(row, name, value)
         return self.quota(project)
+
+    def usage(self, project: str) -> dict[str, int]:
+        """What ``project`` uses now of every quota, as its domains count it (see
+        :class:`UsageCounter`): running pipeline runs, waiting tasks, stored bytes, agents."""
+        self._projects.get(project)  # NotFound for an unknown project
+        used = dict.fromkeys(QUOTA_NAMES, 0)
+        for counter in self._counters:
+            for name, value in counter.quota_usage(project).items():
+                if name in used:
+                    used[name] += int(value)
+        return used
+
+    def quota_use(self, project: str) -> list[QuotaUse]:
+        """Every quota of ``project``: its limit and its current use."""
+        quota = self.quota(project)
+        used = self.usage(quota.project)
+        return [QuotaUse(quota.project, n, getattr(quota, n), used[n]) for n in QUOTA_NAMES]
+
+    def over_quota(self, project: str, quota: str, adding: int = 1) -> QuotaUse | None:
+        """The quota's limit and use when adding ``adding`` more (one more run or task; the
+        bytes a write brings) would pass it; None when it fits or is unlimited. A write whose
+        size is unknown counts as one byte: a project at its storage quota writes nothing."""
+        if quota not in QUOTA_NAMES:
+            raise InvalidInput(f"Unknown quota {quota!r}: one of {', '.join(QUOTA_NAMES)}.")
+        limit = getattr(self.quota(project), quota)
+        if limit is None:
+            return None
+        used = self.usage(project)[quota]
+        if used + max(int(adding), 1) <= limit:
+            return None
+        return QuotaUse(project, quota, limit, used)
+
+    def check_quota(self, project: str, quota: str, adding: int = 1) -> None:
+        """QuotaExceeded (429, with the limit and current use) when :meth:`over_quota` says so."""
+        over = self.over_quota(project, quota, adding)
+        if over is not None:
+            raise QuotaExceeded(quota_message(over), details=over.as_details())
+
+    def agent_limits(self) -> dict[str, int]:
+        """Project name -> its ``agents`` limit, for the projects that have one."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(QuotaRow.project_id, QuotaRow.agents).where(QuotaRow.agents.is_not(None))
+            ).all()
+        if not rows:
+            return {}
+        names = {p.id: p.name for p in self._projects.list()}
+        return {names[pid]: int(limit) for pid, limit in rows if pid in names and limit is not None}
 
     # -- audit log -----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from loopline.errors import InvalidInput
 
@@ -17,6 +17,10 @@ __all__ = [
     "Member",
     "Quota",
     "AuditEntry",
+    "QuotaUse",
+    "UsageCounter",
+    "QUOTA_NAMES",
+    "quota_message",
     "validate_role",
     "role_allows",
     "MIN_PASSWORD",
@@ -28,6 +32,8 @@ ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
 """Project roles, weakest first: each can do what the ones before it can."""
 MIN_PASSWORD = 12
 TOKEN_PREFIX = "llt_"  # noqa: S105 (a marker that says "Loopline token", not a secret)
+QUOTA_NAMES = ("concurrent_pipeline_runs", "queued_tasks", "storage_bytes", "agents")
+"""What a project's quota limits (see :class:`Quota`)."""
 
 
 def validate_role(role: object) -> Role:
@@ -108,3 +114,50 @@ class AuditEntry:
     status: int
     remote: str
     project: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    """One quota of a project: its limit (None: unlimited) and what the project uses now."""
+
+    project: str
+    quota: str
+    limit: int | None
+    current: int
+
+    def as_details(self) -> dict[str, object]:
+        return {
+            "project": self.project,
+            "quota": self.quota,
+            "limit": self.limit,
+            "current": self.current,
+        }
+
+
+class UsageCounter(Protocol):
+    """A domain that counts what a project uses of some quotas.
+
+    Accounts own the limits; each domain counts its own use (runs, tasks, stored bytes) and
+    answers for the quotas it knows. The account service adds the answers up.
+
+    Example:
+        >>> class Pipelines:
+        ...     def quota_usage(self, project: str) -> dict[str, int]:
+        ...         return {"concurrent_pipeline_runs": 2, "storage_bytes": 1_000}
+        >>> AccountService(db, projects, counters=[Pipelines()]).usage("demo")["storage_bytes"]
+        1000
+    """
+
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """What ``project`` uses now, by quota name (quotas this domain does not count: absent)."""
+        ...
+
+
+def quota_message(over: QuotaUse) -> str:
+    """What a refusal says: the project, the quota, its limit and the current use."""
+    what = over.quota.replace("_", " ")
+    return (
+        f"Project {over.project!r} is at its quota of {over.limit or 0:,} {what} "
+        f"(now {over.current:,}): wait for some to finish or free some, or ask an admin to "
+        f"raise it (PUT /api/v1/projects/{over.project}/quotas)."
+    )

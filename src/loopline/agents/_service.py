@@ -15,7 +15,7 @@ task is refused (``Conflict``), so a task never ends twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -63,7 +63,7 @@ def _queue_record(row: QueueRow, depth: int = 0, running: int = 0) -> QueueRecor
     )
 
 
-def _task_record(row: TaskRow) -> TaskRecord:
+def _task_record(row: TaskRow, waiting: str | None = None) -> TaskRecord:
     return TaskRecord(
         id=row.id,
         queue=row.queue,
@@ -85,6 +85,7 @@ def _task_record(row: TaskRow) -> TaskRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         ended_at=row.ended_at,
+        waiting=waiting,
     )
 
 
@@ -112,6 +113,36 @@ def _fits(asked: Mapping[str, float], offered: Mapping[str, float]) -> bool:
     return all(amount <= 0 or offered.get(name, 0.0) >= amount for name, amount in asked.items())
 
 
+def _why_waiting(
+    row: TaskRow,
+    live: Sequence[AgentRecord],
+    limits: Mapping[str, int],
+    working: Mapping[str, int],
+) -> str | None:
+    serving = [a for a in live if row.queue in a.queues]
+    if not serving:
+        return (
+            f"No agent serves queue {row.queue!r}: start one with "
+            f"`loopline agent --queue {row.queue} --server URL`."
+        )
+    asked = json.loads(row.resources)
+    if not any(_fits(asked, a.resources) for a in serving):
+        wanted = [f"{k}={v:g}" for k, v in sorted(asked.items()) if v > 0]
+        flags = " ".join(f"--resource {w}" for w in wanted)
+        return (
+            f"No agent of queue {row.queue!r} offers {', '.join(wanted)}: start one with "
+            f"`loopline agent --queue {row.queue} {flags} --server URL`."
+        )
+    if row.project is not None and row.project in limits:
+        limit, busy = limits[row.project], working.get(row.project, 0)
+        if busy >= limit:
+            return (
+                f"Project {row.project!r} is at its quota of {limit} agents (now {busy}): it "
+                "waits for one of them to be free."
+            )
+    return None
+
+
 def _lease(seconds: float) -> float:
     if not 0 < seconds <= MAX_LEASE_SECONDS:
         raise InvalidInput(f"A lease lasts more than 0 and at most {MAX_LEASE_SECONDS:g} s.")
@@ -129,8 +160,32 @@ class QueueService:
         True
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, agent_limits: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
         self._db = db
+        # Project -> the most agents that may work for it at once (its ``agents`` quota).
+        self._agent_limits = agent_limits or self._quota_agent_limits
+
+    def _quota_agent_limits(self) -> Mapping[str, int]:
+        from loopline.accounts import AccountService
+        from loopline.projects import ProjectService
+
+        return AccountService(self._db, ProjectService(self._db)).agent_limits()
+
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """Tasks of ``project`` waiting in queues, and agents working for it now (accounts'
+        usage counter: an agent counts once however many of the project's tasks it runs)."""
+        with self._db.session() as session:
+            queued = session.scalar(
+                select(func.count()).where(TaskRow.project == project, TaskRow.status == "queued")
+            )
+            agents = session.scalar(
+                select(func.count(func.distinct(TaskRow.agent_id))).where(
+                    TaskRow.project == project, TaskRow.status == "running"
+                )
+            )
+        return {"queued_tasks": int(queued or 0), "agents": int(agents or 0)}
 
     # -- queues ---------------------------------------------------------------------------------
 
@@ -252,7 +307,7 @@ class QueueService:
             row = session.get(TaskRow, task_id)
             if row is None:
                 raise NotFound(f"No task has id {task_id!r}.")
-            return _task_record(row)
+            return self._with_reasons(session, [row])[0]
 
     def list_tasks(
         self,
@@ -280,7 +335,35 @@ class QueueService:
         else:
             query = query.order_by(TaskRow.created_at.desc(), TaskRow.id)
         with self._db.session() as session:
-            return [_task_record(r) for r in session.scalars(query.limit(max(1, limit)))]
+            return self._with_reasons(session, list(session.scalars(query.limit(max(1, limit)))))
+
+    def _with_reasons(self, session: Session, rows: Sequence[TaskRow]) -> list[TaskRecord]:
+        """Records of ``rows``; a queued one says why it waits when something stops it."""
+        if not any(r.status == "queued" for r in rows):
+            return [_task_record(r) for r in rows]
+        now = utcnow()
+        live = [
+            a
+            for a in (_agent_record(r, now) for r in session.scalars(select(AgentRow)))
+            if a.status in ("idle", "busy")
+        ]
+        limits = self._agent_limits()
+        working: dict[str, int] = {}
+        if limits:
+            working = {
+                str(p): int(n)
+                for p, n in session.execute(
+                    select(TaskRow.project, func.count(func.distinct(TaskRow.agent_id)))
+                    .where(TaskRow.status == "running", TaskRow.project.in_(list(limits)))
+                    .group_by(TaskRow.project)
+                )
+            }
+        return [
+            _task_record(
+                r, _why_waiting(r, live, limits, working) if r.status == "queued" else None
+            )
+            for r in rows
+        ]
 
     def cancel(self, task_id: str) -> TaskRecord:
         """Cancel a task: a waiting one at once; a running one is stopped by its agent, which
@@ -313,6 +396,7 @@ class QueueService:
             if agent is None or agent.status == "stopped":
                 raise NotFound(f"No running agent has id {agent_id!r}; register it first.")
             offered = json.loads(agent.resources)
+            allowed = self._project_gate(session, agent_id)
             query = (
                 select(TaskRow)
                 .join(QueueRow, QueueRow.name == TaskRow.queue)
@@ -328,7 +412,11 @@ class QueueService:
             if not self._db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=TaskRow)
             row = next(
-                (r for r in session.scalars(query) if _fits(json.loads(r.resources), offered)),
+                (
+                    r
+                    for r in session.scalars(query)
+                    if _fits(json.loads(r.resources), offered) and allowed(r.project)
+                ),
                 None,
             )
             agent.last_heartbeat = now
@@ -343,6 +431,30 @@ class QueueService:
             agent.current_tasks = json.dumps(held)
             agent.status = "busy"
             return _task_record(row)
+
+    def _project_gate(self, session: Session, agent_id: str) -> Callable[[str | None], bool]:
+        """Whether ``agent_id`` may take a task of a project: not when the project's ``agents``
+        quota is reached by other agents (its tasks wait for one of those to be free)."""
+        limits = self._agent_limits()
+        if not limits:
+            return lambda project: True
+        seen: dict[str, bool] = {}
+
+        def allowed(project: str | None) -> bool:
+            if project is None or project not in limits:
+                return True
+            if project not in seen:
+                holders = set(
+                    session.scalars(
+                        select(TaskRow.agent_id)
+                        .where(TaskRow.project == project, TaskRow.status == "running")
+                        .distinct()
+                    )
+                )
+                seen[project] = agent_id in holders or len(holders) < limits[project]
+            return seen[project]
+
+        return allowed
 
     def heartbeat(
         self,

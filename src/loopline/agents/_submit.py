@@ -8,21 +8,30 @@ the queues (``steps="queue"``) to fan out over other agents.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from loopline.agents._types import TaskRecord
-from loopline.errors import InvalidInput
+from loopline.agents._types import DEFAULT_QUEUE, TaskRecord
+from loopline.errors import InvalidInput, did_you_mean
+from loopline.pipelines import Notify, PipelineRunRecord
 
-__all__ = ["launch", "rerun", "wait_for"]
+__all__ = ["launch", "launch_on_queue", "rerun", "wait_for", "EXECUTORS", "TASK_TAG"]
 
 
 def _client_of(client: Any) -> Any:
     from loopline.pipelines._context import default_client
 
     return client if client is not None else default_client()
+
+
+EXECUTORS = ("local", "queue")
+"""Where a launched template's run is driven: here (``local``) or by an agent (``queue``)."""
+TASK_TAG = "loopline.task"
+"""The tag on a queued run naming the task that drives it."""
+QUEUE_TAG = "loopline.queue"
 
 
 def launch(
@@ -50,35 +59,105 @@ def launch(
         >>> ll.agents.wait_for(task).status
         'succeeded'
     """
-    from loopline.pipelines._dag import DAG
-    from loopline.pipelines._templates import TEMPLATE_TAG
-
-    if steps not in ("local", "queue"):
-        raise InvalidInput(f"steps is 'local' or 'queue', not {steps!r}.")
     client = _client_of(client)
     store = client._backend
-    project = project or client.settings.project
-    template = store.get_pipeline_template(project, name, version)
-    bound = DAG.from_spec(template.dag).bind(dict(params or {}))
-    tags = {
-        TEMPLATE_TAG: f"{template.name}:{template.version}",
-        "loopline.mode": "run",
-        "loopline.queue": queue,
-    }
-    record = store.create_pipeline_run(project, template.name, bound, template.dag, tags)
-    job = {"run": record.id, "only": None, "reuse": None, "executor": steps}
-    payload = store.put_blob(json.dumps(job).encode())
-    task: TaskRecord = store.enqueue_task(
-        queue,
-        "pipeline",
-        payload.digest,
-        name=f"{template.name} (run {record.id})",
-        project=project,
+    record = store.launch_pipeline_template(
+        project or client.settings.project,
+        name,
+        dict(params or {}),
+        version,
+        executor="queue",
+        queue=queue,
+        steps=steps,
         priority=priority,
-        env=env,
-        max_attempts=1,  # a half-driven run is not driven twice
+        env=dict(env or {}),
     )
+    task: TaskRecord = store.get_task(str(client.get_run(record.id).tags[TASK_TAG]))
     return task
+
+
+def launch_on_queue(
+    backend: Any,
+    project: str,
+    name: str,
+    params: Mapping[str, Any],
+    version: int | str = "latest",
+    retry_of: str | None = None,
+    *,
+    notify: Sequence[Notify] = (),
+    executor: str = "queue",
+    queue: str | None = None,
+    steps: str = "queue",
+    priority: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> PipelineRunRecord:
+    """The local backend's ``launch_pipeline_template`` for ``executor="queue"``: check the
+    parameters, create the run, and put a ``pipeline`` task on ``queue`` that an agent takes
+    to drive it (its steps in the agent's workers, or back on the queues: ``steps``). The
+    run is tagged with its task (``loopline.task``).
+
+    Raises:
+        InvalidInput: an unknown executor, queue or steps value (``details["field"]``
+            names it), or a bad parameter.
+    """
+    from loopline.pipelines._templates import create_launched_run
+
+    if executor not in EXECUTORS:
+        raise InvalidInput(
+            f"executor is one of {', '.join(map(repr, EXECUTORS))}, not {executor!r}."
+            f"{did_you_mean(str(executor), EXECUTORS)}",
+            details={"field": "executor"},
+        )
+    if executor != "queue":
+        raise InvalidInput(
+            f"queue {queue!r} is for executor='queue'; a local launch runs here.",
+            details={"field": "queue"},
+        )
+    if steps not in ("local", "queue"):
+        raise InvalidInput(
+            f"steps is 'local' or 'queue', not {steps!r}.", details={"field": "steps"}
+        )
+    queue = queue or DEFAULT_QUEUE
+    if queue != DEFAULT_QUEUE:  # the default queue is made on first use
+        known = [q.name for q in backend.list_queues()]
+        if queue not in known:
+            raise InvalidInput(
+                f"No queue is called {queue!r}.{did_you_mean(queue, known)} Create it with "
+                f"`loopline queues create {queue}` and start an agent on it.",
+                details={"field": "queue"},
+            )
+    variables = dict(env or {})
+    if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in variables.items()):
+        raise InvalidInput("env maps variable names to string values.", details={"field": "env"})
+    record, only = create_launched_run(
+        backend.pipelines,
+        project,
+        name,
+        params,
+        version,
+        retry_of,
+        tags={QUEUE_TAG: queue},
+        notify=notify,
+    )
+    job = {"run": record.id, "only": only, "reuse": retry_of, "executor": steps}
+    try:
+        payload = backend.put_blob(json.dumps(job).encode())
+        task: TaskRecord = backend.enqueue_task(
+            queue,
+            "pipeline",
+            payload.digest,
+            name=f"{record.pipeline} (run {record.id})",
+            project=project,
+            priority=priority,
+            env=variables,
+            max_attempts=1,  # a half-driven run is not driven twice
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            backend.finish_pipeline_run(record.id, "failed")
+        raise
+    backend.set_tags(record.id, {TASK_TAG: task.id})
+    return record
 
 
 def rerun(

@@ -117,6 +117,9 @@ class TaskRecord:
     created_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    waiting: str | None = None
+    """Why a queued task is not taken yet, when something stops it (no agent serves its queue,
+    none offers its resources, its project is at its agents quota); None otherwise."""
 
     @property
     def done(self) -> bool:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from loopline.agents import (
-    AgentRecord,
-    Decision,
-    QueueRecord,
-    QueueService,
-    TaskKind,
-    TaskRecord,
-)
 from loopline.blobs import (
     BlobRef,
     BlobStore,
@@ -28,26 +20,22 @@ from loopline.blobs._store import blob_key
 from loopline.config import Settings
 from loopline.datasets import DatasetInfo, DatasetService, Direction, Lineage, VersionInfo
 from loopline.db import Database
-from loopline.errors import InvalidInput
-from loopline.features import (
-    ApplyResult,
-    FeatureService,
-    FeatureViewInfo,
-    MaterializeResult,
-    OnlineFeatures,
+from loopline.errors import InvalidInput, NotFound
+from loopline.monitoring import (  # monitors (helper M)
+    AlertRecord,
+    AlertRule,
+    EvaluationStore,
+    MonitorRecord,
+    MonitorResult,
+    MonitorRunRecord,
+    OperationalWindow,
 )
-from loopline.monitoring import EvaluationStore
 from loopline.monitoring._evaluation import table_from_parquet
-from loopline.pipelines import (
-    CacheHit,
-    PipelineRunRecord,
-    PipelineService,
-    PipelineStatus,
-    StepRecord,
-    StepUpdate,
-    TemplateRecord,
+from loopline.monitoring._labelling_types import (  # hard examples
+    LabellingCommit,
+    LabellingPage,
+    LabellingState,
 )
-from loopline.pipelines._types import FiringRecord, NotificationRecord, Notify, ScheduleRecord
 from loopline.projects import Project, ProjectService
 from loopline.registry import (
     ModelEvent,
@@ -69,6 +57,48 @@ from loopline.tracking import (
     RunTable,
     TrackingService,
 )
+
+if TYPE_CHECKING:  # domains a serving process never calls: imported by their facets
+    from loopline.agents import (
+        AgentRecord,
+        Decision,
+        QueueRecord,
+        QueueService,
+        TaskKind,
+        TaskRecord,
+    )
+    from loopline.automation import (  # automation
+        Delivery,
+        DeliveryPolicy,
+        Firing,
+        GateFigure,
+        GateRecord,
+        LoopEvent,
+        TickReport,
+        Trigger,
+        TriggerVersion,
+    )
+    from loopline.automation._service import AutomationController, AutomationService  # automation
+    from loopline.features import (
+        ApplyResult,
+        FeatureService,
+        FeatureViewInfo,
+        MaterializeResult,
+        OnlineFeatures,
+    )
+    from loopline.monitoring._hard_examples import HardExamples  # hard examples
+    from loopline.monitoring._labelling import LabellingService  # hard examples
+    from loopline.monitoring._monitors import MonitorService  # monitors (helper M)
+    from loopline.pipelines import (
+        CacheHit,
+        PipelineRunRecord,
+        PipelineService,
+        PipelineStatus,
+        StepRecord,
+        StepUpdate,
+        TemplateRecord,
+    )
+    from loopline.pipelines._types import FiringRecord, NotificationRecord, Notify, ScheduleRecord
 
 __all__ = ["LocalBackend"]
 
@@ -304,6 +334,8 @@ class LocalBackend:
 
     @cached_property
     def features(self) -> FeatureService:
+        from loopline.features import FeatureService
+
         return FeatureService(
             self.db,
             self.projects,
@@ -417,6 +449,8 @@ class LocalBackend:
 
     @cached_property
     def pipelines(self) -> PipelineService:
+        from loopline.pipelines import PipelineService
+
         return PipelineService(self.db, self.projects, self.tracking, lambda: self.blobs)
 
     def create_pipeline_run(
@@ -469,6 +503,7 @@ class LocalBackend:
         entry: str,
         description: str = "",
         requirements: list[str] | None = None,
+        created_by: str | None = None,  # accounts: the server's signed-in caller
     ) -> TemplateRecord:
         if not self.blobs.exists(code):
             raise InvalidInput(
@@ -482,7 +517,7 @@ class LocalBackend:
             entry=entry,
             description=description,
             requirements=requirements or (),
-            created_by=self.settings.actor,
+            created_by=created_by or self.settings.actor,
         )
 
     def get_pipeline_template(
@@ -504,9 +539,32 @@ class LocalBackend:
         version: int | str = "latest",
         retry_of: str | None = None,
         notify: list[Notify] | None = None,
+        *,
+        executor: str = "local",  # agents (helper Q2)
+        queue: str | None = None,
+        steps: str = "queue",
+        priority: int = 0,
+        env: dict[str, str] | None = None,
     ) -> PipelineRunRecord:
         from loopline.pipelines._templates import launch_here
 
+        if executor != "local" or queue is not None:  # agents (helper Q2): drive on an agent
+            from loopline.agents._submit import launch_on_queue
+
+            return launch_on_queue(
+                self,
+                project,
+                name,
+                params,
+                version,
+                retry_of,
+                notify=notify or (),
+                executor=executor,
+                queue=queue,
+                steps=steps,
+                priority=priority,
+                env=env,
+            )
         return launch_here(
             self.pipelines,
             self.settings,
@@ -529,6 +587,7 @@ class LocalBackend:
         timezone: str = "UTC",
         enabled: bool = True,
         notify: list[Notify] | None = None,
+        created_by: str | None = None,  # accounts: the server's signed-in caller
     ) -> ScheduleRecord:
         return self.pipelines.schedules.create(
             project,
@@ -539,7 +598,7 @@ class LocalBackend:
             timezone=timezone,
             enabled=enabled,
             notify=notify or (),
-            created_by=self.settings.actor,
+            created_by=created_by or self.settings.actor,
         )
 
     def list_pipeline_schedules(
@@ -685,10 +744,206 @@ class LocalBackend:
 
     # -- end of monitoring --
 
+    # -- monitoring: monitors and their alerts (helper M) --
+
+    @cached_property
+    def monitors(self) -> MonitorService:
+        """Monitors, their time series and alerts. Latency and errors come from the serving
+        side's statistics (serving sits above monitoring, so the backend hands them in)."""
+        from loopline.monitoring._monitors import MonitorService
+
+        return MonitorService(
+            self.db,
+            self.projects,
+            self.evaluations,
+            registry=self.registry,
+            datasets=self.datasets,
+            blobs=lambda: self.blobs,
+            operations=self._serving_figures,
+        )
+
+    def _serving_figures(
+        self, project: str, endpoint: str, start: datetime, end: datetime
+    ) -> list[OperationalWindow]:
+        from loopline.errors import NotFound
+        from loopline.monitoring._checks import split_label
+        from loopline.serving._types import bucket_quantile
+
+        try:
+            windows = self.serving.stats(project, endpoint, since=start)
+        except NotFound:
+            return []  # batch scoring, or an endpoint deleted since: the logs still tell
+        summed: dict[str, list[Any]] = {}
+        for w in windows:
+            if not start <= w.start < end:
+                continue
+            total = summed.setdefault(w.model, [0, 0, 0.0, [0] * len(w.buckets)])
+            total[0] += w.requests
+            total[1] += w.errors
+            total[2] += w.latency_sum_ms
+            total[3] = [a + b for a, b in zip(total[3], w.buckets, strict=False)]
+        found = []
+        for label, (requests, errors, latency_sum, buckets) in sorted(summed.items()):
+            model, version = split_label(label)
+            timed = sum(buckets) > 0
+            found.append(
+                OperationalWindow(
+                    model=model,
+                    version=version,
+                    requests=requests,
+                    errors=errors,
+                    p50_ms=bucket_quantile(buckets, 0.5) if timed else None,
+                    p95_ms=bucket_quantile(buckets, 0.95) if timed else None,
+                    p99_ms=bucket_quantile(buckets, 0.99) if timed else None,
+                    mean_ms=latency_sum / requests if requests else None,
+                )
+            )
+        return found
+
+    def create_monitor(
+        self,
+        project: str,
+        name: str,
+        endpoint: str,
+        *,
+        schedule: str = "*/15 * * * *",
+        timezone: str = "UTC",
+        window_seconds: int | None = None,
+        drift: bool | Mapping[str, Any] = True,
+        quality: bool | Mapping[str, Any] = True,
+        latency: bool | Mapping[str, Any] = True,
+        rules: Sequence[AlertRule] = (),
+        notify: Sequence[Mapping[str, Any]] = (),
+        enabled: bool = True,
+    ) -> MonitorRecord:
+        return self.monitors.create(
+            project,
+            name,
+            endpoint,
+            schedule=schedule,
+            timezone=timezone,
+            window=window_seconds,
+            drift=drift,
+            quality=quality,
+            latency=latency,
+            rules=rules,
+            notify=notify,
+            enabled=enabled,
+            created_by=self.settings.actor,
+        )
+
+    def list_monitors(self, project: str) -> list[MonitorRecord]:
+        return self.monitors.of_project(project)
+
+    def get_monitor(self, project: str, name: str) -> MonitorRecord:
+        return self.monitors.get(project, name)
+
+    def set_monitor_enabled(self, project: str, name: str, enabled: bool) -> MonitorRecord:
+        return self.monitors.set_enabled(project, name, enabled)
+
+    def delete_monitor(self, project: str, name: str) -> None:
+        self.monitors.delete(project, name)
+
+    def run_monitor(self, project: str, name: str) -> MonitorRunRecord:
+        return self.monitors.run(project, name)
+
+    def monitor_runs(self, project: str, name: str, limit: int = 50) -> list[MonitorRunRecord]:
+        return self.monitors.runs(project, name, limit)
+
+    def monitor_results(
+        self,
+        project: str,
+        name: str,
+        *,
+        metric: str | None = None,
+        since: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[MonitorResult]:
+        return self.monitors.results(project, name, metric=metric, since=since, limit=limit)
+
+    def monitor_report(
+        self,
+        project: str,
+        name: str,
+        run_id: str,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        return self.monitors.report(project, name, run_id, model=model, version=version)
+
+    def list_alerts(
+        self,
+        project: str,
+        since: datetime | None = None,
+        state: str | None = None,
+        monitor: str | None = None,
+        limit: int = 100,
+    ) -> list[AlertRecord]:
+        return self.monitors.alerts(project, since=since, state=state, monitor=monitor, limit=limit)
+
+    # -- end of monitors --
+
+    # -- monitoring: hard examples and their labelling (helper H) --
+
+    @cached_property
+    def labelling(self) -> LabellingService:
+        from loopline.monitoring._labelling import LabellingService
+
+        return LabellingService(
+            self.db,
+            self.projects,
+            self.datasets,
+            lambda: self.blobs,
+            lambda: self.evaluations,
+            self.registry,
+            self.settings.home / "models",
+        )
+
+    def collect_hard_examples(
+        self,
+        project: str,
+        endpoint: str,
+        dataset: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        confidence_below: float | None = 0.6,
+        misclassified: bool = True,
+        limit: int = 500,
+        image_shape: Sequence[int] | None = None,
+        use_model: bool = True,
+        actor: str = "",
+    ) -> HardExamples:
+        return self.labelling.collect(
+            project, endpoint, dataset, since=since, until=until,
+            confidence_below=confidence_below, misclassified=misclassified, limit=limit,
+            image_shape=None if image_shape is None else list(image_shape),
+            use_model=use_model, actor=actor or self.settings.actor,
+        )  # fmt: skip
+
+    def labelling_page(
+        self, project: str, dataset: str, ref: int | str = "latest", *, offset: int = 0,
+        limit: int = 50,
+    ) -> LabellingPage:  # fmt: skip
+        return self.labelling.page(project, dataset, ref, offset=offset, limit=limit)
+
+    def save_labels(
+        self, project: str, dataset: str, labels: Mapping[str, Any], *, actor: str
+    ) -> LabellingState:
+        return self.labelling.save(project, dataset, labels, actor=actor)
+
+    def commit_labels(self, project: str, dataset: str, *, actor: str) -> LabellingCommit:
+        return self.labelling.commit(project, dataset, actor=actor)
+
+    # -- end of hard examples --
+
     # -- agents: queues, tasks with leases, agents, autoscaler decisions --
 
     @cached_property
     def agents(self) -> QueueService:
+        from loopline.agents import QueueService
+
         return QueueService(self.db)
 
     def put_queue(
@@ -817,6 +1072,140 @@ class LocalBackend:
         return self.agents.list_decisions(queue=queue, limit=limit)
 
     # -- end of agents --
+
+    # -- automation: triggers, gates, delivery policies, the loop's timeline --
+
+    @cached_property
+    def automation(self) -> AutomationService:
+        from loopline.automation._service import AutomationService
+
+        return AutomationService(
+            self.db,
+            self.projects,
+            pipelines=self.pipelines,
+            datasets=self.datasets,
+            serving=self.serving,
+            registry=self.registry,
+            evaluations=lambda: self.evaluations,
+            # The triggers' cursor is inclusive (it keeps the ids seen at its instant); the
+            # monitors' ``since`` is exclusive: step back one tick of the clock.
+            alerts=lambda project, since: self.monitors.alerts(
+                project,
+                since=None if since is None else since - timedelta(microseconds=1),
+                limit=1000,
+            ),
+        )
+
+    @cached_property
+    def automation_controller(self) -> AutomationController:
+        """The controller ``tick`` runs (a server starts its own thread over the same)."""
+        from loopline.automation._service import AutomationController
+
+        return AutomationController(self.automation, self.settings)
+
+    def put_trigger(
+        self, project: str, name: str, definition: Mapping[str, Any], *, actor: str
+    ) -> Trigger:
+        fields = dict(definition)
+        unknown = set(fields) - {
+            "kind", "template", "params", "template_version", "config", "debounce",
+            "description", "enabled",
+        }  # fmt: skip
+        if unknown or "kind" not in fields or "template" not in fields:
+            raise InvalidInput(
+                f"A trigger has kind, template, params, template_version, config, debounce, "
+                f"description and enabled (unknown: {sorted(unknown)})."
+            )
+        return self.automation.triggers.put(project, name, actor=actor, **fields)
+
+    def get_trigger(self, project: str, name: str) -> Trigger:
+        return self.automation.triggers.get(project, name)
+
+    def list_triggers(self, project: str) -> list[Trigger]:
+        return self.automation.triggers.list(project)
+
+    def set_trigger_enabled(self, project: str, name: str, enabled: bool) -> Trigger:
+        return self.automation.triggers.set_enabled(project, name, enabled)
+
+    def delete_trigger(self, project: str, name: str) -> None:
+        self.automation.triggers.delete(project, name)
+
+    def trigger_versions(self, project: str, name: str) -> list[TriggerVersion]:
+        return self.automation.triggers.versions(project, name)
+
+    def trigger_firings(self, project: str, name: str, limit: int = 50) -> list[Firing]:
+        return self.automation.triggers.firings(project, name, limit)
+
+    def fire_trigger(
+        self, project: str, name: str, payload: Mapping[str, Any], *, actor: str
+    ) -> Firing:
+        controller = self.automation_controller
+        return self.automation.triggers.fire(
+            project, name, payload, actor=actor, launch=controller.launch,
+            run_status=self.automation.run_status,
+        )  # fmt: skip
+
+    def record_gate(
+        self,
+        project: str,
+        model: str,
+        *,
+        passed: bool,
+        figures: Sequence[GateFigure],
+        message: str = "",
+        challenger_version: int | None = None,
+        champion_version: int | None = None,
+        run_id: str | None = None,
+        pipeline_run_id: str | None = None,
+    ) -> GateRecord:
+        return self.automation.gates.record(
+            project, model, passed=passed, figures=list(figures), message=message,
+            challenger_version=challenger_version, champion_version=champion_version,
+            run_id=run_id, pipeline_run_id=pipeline_run_id,
+        )  # fmt: skip
+
+    def list_gates(self, project: str, *, model: str | None = None) -> list[GateRecord]:
+        return self.automation.gates.list(project, model=model)
+
+    def set_delivery_policy(
+        self, project: str, endpoint: str, policy: Mapping[str, Any], *, actor: str
+    ) -> DeliveryPolicy:
+        fields = {k: v for k, v in policy.items() if v is not None}
+        unknown = set(fields) - {
+            "canary_percent", "shadow_first", "observe_for", "min_requests", "min_labels",
+            "margins", "alias", "enabled",
+        }  # fmt: skip
+        if unknown:
+            raise InvalidInput(f"A delivery policy has no {sorted(unknown)}.")
+        return self.automation.deliveries.set_policy(project, endpoint, actor=actor, **fields)
+
+    def get_delivery_policy(self, project: str, endpoint: str) -> DeliveryPolicy:
+        return self.automation.deliveries.policy(project, endpoint)
+
+    def list_delivery_policies(self, project: str) -> list[DeliveryPolicy]:
+        return self.automation.deliveries.policies(project)
+
+    def delete_delivery_policy(self, project: str, endpoint: str) -> None:
+        self.automation.deliveries.delete_policy(project, endpoint)
+
+    def list_deliveries(self, project: str, *, active: bool = False) -> list[Delivery]:
+        return self.automation.deliveries.list(project, active=active)
+
+    def automation_timeline(
+        self, project: str, *, limit: int = 100, before: int | None = None
+    ) -> list[LoopEvent]:
+        return self.automation.timeline.events(project, limit=limit, before=before)
+
+    def revert_automation_event(self, project: str, event_id: int, *, actor: str) -> LoopEvent:
+        event = self.automation.timeline.get(event_id)
+        if event.project != project:
+            raise NotFound(f"Project {project!r} has no automation event {event_id}.")
+        return self.automation.revert(event_id, actor=actor)
+
+    def automation_tick(self, now: datetime | None = None) -> TickReport:
+        return self.automation_controller.tick(now)
+
+    # -- end of automation --
 
     def close(self) -> None:
         if "features" in self.__dict__:

@@ -10,9 +10,33 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from loopline.agents import AgentRecord, Decision, QueueRecord, TaskKind, TaskRecord
+    from loopline.automation import (  # automation
+        Delivery,
+        DeliveryPolicy,
+        Firing,
+        GateFigure,
+        GateRecord,
+        LoopEvent,
+        TickReport,
+        Trigger,
+        TriggerVersion,
+    )
     from loopline.blobs import BlobRef
     from loopline.datasets import DatasetInfo, Direction, Lineage, VersionInfo
     from loopline.features import ApplyResult, FeatureViewInfo, MaterializeResult, OnlineFeatures
+    from loopline.monitoring import (  # monitors (helper M)
+        AlertRecord,
+        AlertRule,
+        MonitorRecord,
+        MonitorResult,
+        MonitorRunRecord,
+    )
+    from loopline.monitoring._hard_examples import HardExamples  # hard examples
+    from loopline.monitoring._labelling_types import (  # hard examples
+        LabellingCommit,
+        LabellingPage,
+        LabellingState,
+    )
     from loopline.pipelines import (
         CacheHit,
         FiringRecord,
@@ -374,11 +398,19 @@ class Backend(Protocol):
         version: int | str = "latest",
         retry_of: str | None = None,
         notify: list[Notify] | None = None,
+        *,
+        executor: str = "local",  # agents (helper Q2): "queue" puts the run on a queue
+        queue: str | None = None,
+        steps: str = "queue",
+        priority: int = 0,
+        env: dict[str, str] | None = None,
     ) -> PipelineRunRecord:
         """Check ``params`` against the template's schema, create the run, start it where the
         store is (a driver process); answer the run, running. ``retry_of``: a run of the
         template whose unfinished steps to run again, reusing the others. ``notify``: told
-        when this run ends."""
+        when this run ends. ``executor="queue"``: instead, put the run on ``queue``
+        (``priority``, ``env``) for an agent to drive, its steps run in the agent's workers
+        or back on the queues (``steps``); the run's ``loopline.task`` tag names the task."""
         ...
 
     def create_pipeline_schedule(
@@ -527,6 +559,122 @@ class Backend(Protocol):
 
     # -- end of monitoring --
 
+    # -- monitoring: monitors and their alerts (helper M) --
+
+    def create_monitor(
+        self,
+        project: str,
+        name: str,
+        endpoint: str,
+        *,
+        schedule: str = "*/15 * * * *",
+        timezone: str = "UTC",
+        window_seconds: int | None = None,
+        drift: bool | Mapping[str, Any] = True,
+        quality: bool | Mapping[str, Any] = True,
+        latency: bool | Mapping[str, Any] = True,
+        rules: Sequence[AlertRule] = (),
+        notify: Sequence[Mapping[str, Any]] = (),
+        enabled: bool = True,
+    ) -> MonitorRecord:
+        """Make monitor ``name`` of ``endpoint``, or change it (its results and alerts stay)."""
+        ...
+
+    def list_monitors(self, project: str) -> list[MonitorRecord]: ...
+
+    def get_monitor(self, project: str, name: str) -> MonitorRecord: ...
+
+    def set_monitor_enabled(self, project: str, name: str, enabled: bool) -> MonitorRecord:
+        """Pause or resume a monitor."""
+        ...
+
+    def delete_monitor(self, project: str, name: str) -> None: ...
+
+    def run_monitor(self, project: str, name: str) -> MonitorRunRecord:
+        """Run the monitor once now, over the window since its previous run."""
+        ...
+
+    def monitor_runs(self, project: str, name: str, limit: int = 50) -> list[MonitorRunRecord]:
+        """The monitor's runs, newest first, with their figures."""
+        ...
+
+    def monitor_results(
+        self,
+        project: str,
+        name: str,
+        *,
+        metric: str | None = None,
+        since: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[MonitorResult]:
+        """The monitor's figures (time series), oldest window first."""
+        ...
+
+    def monitor_report(
+        self,
+        project: str,
+        name: str,
+        run_id: str,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """The HTML drift report of one monitor run."""
+        ...
+
+    def list_alerts(
+        self,
+        project: str,
+        since: datetime | None = None,
+        state: str | None = None,
+        monitor: str | None = None,
+        limit: int = 100,
+    ) -> list[AlertRecord]:
+        """Alerts of ``project``, oldest first (``since`` exclusive, on ``fired_at``)."""
+        ...
+
+    # -- end of monitors --
+
+    # -- monitoring: hard examples and their labelling (helper H) --
+
+    def collect_hard_examples(
+        self,
+        project: str,
+        endpoint: str,
+        dataset: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        confidence_below: float | None = 0.6,
+        misclassified: bool = True,
+        limit: int = 500,
+        image_shape: Sequence[int] | None = None,
+        use_model: bool = True,
+        actor: str = "",
+    ) -> HardExamples:
+        """Add the endpoint's low-confidence and misclassified predictions to ``dataset`` as
+        its next version (see :func:`loopline.collect_hard_examples`)."""
+        ...
+
+    def labelling_page(
+        self, project: str, dataset: str, ref: int | str = "latest", *, offset: int = 0,
+        limit: int = 50,
+    ) -> LabellingPage:  # fmt: skip
+        """Examples of a hard-examples version with the labels saved for them."""
+        ...
+
+    def save_labels(
+        self, project: str, dataset: str, labels: Mapping[str, Any], *, actor: str
+    ) -> LabellingState:
+        """Save reviewers' labels ``{request_id: label}`` (they wait for a commit)."""
+        ...
+
+    def commit_labels(self, project: str, dataset: str, *, actor: str) -> LabellingCommit:
+        """Write the waiting labels as the next version and log them for live quality."""
+        ...
+
+    # -- end of hard examples --
+
     # -- agents: queues, tasks with leases, agents, autoscaler decisions --
 
     def put_queue(
@@ -622,5 +770,69 @@ class Backend(Protocol):
     def list_decisions(self, *, queue: str | None = None, limit: int = 100) -> list[Decision]: ...
 
     # -- end of agents --
+
+    # -- automation: triggers, gates, delivery policies, the loop's timeline --
+
+    def put_trigger(
+        self, project: str, name: str, definition: Mapping[str, Any], *, actor: str
+    ) -> Trigger:
+        """Create trigger ``name`` or make its next version (kind, template, params, ...)."""
+        ...
+
+    def get_trigger(self, project: str, name: str) -> Trigger: ...
+
+    def list_triggers(self, project: str) -> list[Trigger]: ...
+
+    def set_trigger_enabled(self, project: str, name: str, enabled: bool) -> Trigger: ...
+
+    def delete_trigger(self, project: str, name: str) -> None: ...
+
+    def trigger_versions(self, project: str, name: str) -> list[TriggerVersion]: ...
+
+    def trigger_firings(self, project: str, name: str, limit: int = 50) -> list[Firing]: ...
+
+    def fire_trigger(
+        self, project: str, name: str, payload: Mapping[str, Any], *, actor: str
+    ) -> Firing: ...
+
+    def record_gate(
+        self,
+        project: str,
+        model: str,
+        *,
+        passed: bool,
+        figures: Sequence[GateFigure],
+        message: str = "",
+        challenger_version: int | None = None,
+        champion_version: int | None = None,
+        run_id: str | None = None,
+        pipeline_run_id: str | None = None,
+    ) -> GateRecord: ...
+
+    def list_gates(self, project: str, *, model: str | None = None) -> list[GateRecord]: ...
+
+    def set_delivery_policy(
+        self, project: str, endpoint: str, policy: Mapping[str, Any], *, actor: str
+    ) -> DeliveryPolicy: ...
+
+    def get_delivery_policy(self, project: str, endpoint: str) -> DeliveryPolicy: ...
+
+    def list_delivery_policies(self, project: str) -> list[DeliveryPolicy]: ...
+
+    def delete_delivery_policy(self, project: str, endpoint: str) -> None: ...
+
+    def list_deliveries(self, project: str, *, active: bool = False) -> list[Delivery]: ...
+
+    def automation_timeline(
+        self, project: str, *, limit: int = 100, before: int | None = None
+    ) -> list[LoopEvent]: ...
+
+    def revert_automation_event(self, project: str, event_id: int, *, actor: str) -> LoopEvent: ...
+
+    def automation_tick(self, now: datetime | None = None) -> TickReport:
+        """Run one round of the loop now (triggers, deliveries, gates)."""
+        ...
+
+    # -- end of automation --
 
     def close(self) -> None: ...

@@ -208,6 +208,9 @@ def list_tasks(
             t.agent_id or "",
         )
     console.print(table)
+    for t in tasks:
+        if t.waiting:  # something stops it: say what, and what to do
+            console.print(f"Task {t.id} waits: {t.waiting}", soft_wrap=True)
 
 
 @tasks_app.command("cancel")

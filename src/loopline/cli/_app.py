@@ -87,3 +87,18 @@ app.command("autoscaler")(_agents.autoscaler)
 app.add_typer(_agents.queues_app, name="queues")
 app.add_typer(_agents.tasks_app, name="tasks")
 app.add_typer(_agents.agents_app, name="agents")
+
+# -- hard examples: collect for review, commit labels (helper H) --
+from loopline.cli import _labelling  # noqa: E402
+
+app.add_typer(_labelling.app, name="hard-examples")
+
+# -- monitors: run monitors once, list them and their alerts (helper M) --
+from loopline.cli import _monitors  # noqa: E402
+
+app.add_typer(_monitors.app, name="monitor")
+
+# -- automation: triggers, the loop's timeline, deliveries and policies (helper A2) --
+from loopline.cli import _automation  # noqa: E402
+
+app.add_typer(_automation.app, name="automation")

@@ -245,14 +245,28 @@ def launch(
     version: Annotated[str, typer.Option(help="A version number, or latest.")] = "latest",
     project: ProjectOption = None,
     wait: Annotated[bool, typer.Option(help="Wait for the run to end.")] = True,
+    executor: Annotated[
+        str, typer.Option(help="local (a process here or on the server) or queue (agents).")
+    ] = "local",
+    queue: Annotated[
+        str | None, typer.Option(help="The queue of the run with --executor queue.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Launch a published template: loopline pipelines launch NAME -p lr=0.1."""
+    """Launch a published template: loopline pipelines launch NAME -p lr=0.1
+    (--executor queue --queue gpu: agents run it)."""
     from loopline.pipelines._templates import launch as run_template
 
     with _client(ctx) as client:
         record = run_template(
-            name, _params(param), version, project=project, client=client, wait=wait
+            name,
+            _params(param),
+            version,
+            project=project,
+            client=client,
+            wait=wait,
+            executor=executor,
+            queue=queue,
         )
     _done(record, as_json)
 

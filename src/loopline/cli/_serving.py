@@ -273,7 +273,6 @@ def serve(
         f"Serving {endpoint or model} on http://{host}:{port} "
         f"(/invocations, /v2/models/..., /metrics). Ctrl+C stops."
     )
-    _ = client  # resolves the settings (and fails early on a bad URI)
     run(
         endpoint,
         model=model,
@@ -283,6 +282,7 @@ def serve(
         workers=workers,
         max_body_bytes=max_body,
         poll_seconds=poll,
+        client=client,  # the command line's settings (--uri...), opened once
     )
 
 

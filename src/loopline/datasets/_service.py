@@ -284,6 +284,7 @@ class DatasetService:
             message=message,
             file_count=len(manifest),
             total_bytes=manifest.total_bytes,
+            stored_bytes=_new_bytes(base, manifest),
             added=len(changes.added),
             removed=len(changes.removed),
             modified=len(changes.modified),
@@ -291,6 +292,22 @@ class DatasetService:
             run_id=run_id,
         )
         return self.version_by_id(row)
+
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """Bytes the project's dataset versions stored: what each added to its parent
+        (accounts' usage counter)."""
+        project_id = self._projects.get(project).id
+        with self._db.session() as session:
+            total = session.scalar(
+                select(
+                    func.coalesce(
+                        func.sum(func.coalesce(VersionRow.stored_bytes, VersionRow.total_bytes)), 0
+                    )
+                )
+                .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+                .where(DatasetRow.project_id == project_id)
+            )
+        return {"storage_bytes": int(total or 0)}
 
     def set_alias(self, project: str, name: str, alias: str, ref: int | str) -> VersionInfo:
         """Point ``alias`` at a version (moving it if it named another); return that version."""
@@ -671,3 +688,10 @@ class DatasetService:
                 )
             )
         return out
+
+
+def _new_bytes(base: Manifest, manifest: Manifest) -> int:
+    """Bytes of the contents in ``manifest`` that ``base`` does not hold (each blob once)."""
+    held = {digest for digest, _ in base.entries.values()}
+    new = {digest: size for digest, size in manifest.entries.values() if digest not in held}
+    return sum(new.values())

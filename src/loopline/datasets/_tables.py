@@ -57,6 +57,9 @@ class VersionRow(Base):
     message: Mapped[str] = mapped_column(Text(), nullable=False, default="")
     file_count: Mapped[int] = mapped_column(Integer(), nullable=False)
     total_bytes: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    # Bytes of the files whose content its parent did not hold: what committing it stored
+    # (quotas count these; NULL for versions from before it was kept: their total counts).
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
     added: Mapped[int] = mapped_column(Integer(), nullable=False)
     removed: Mapped[int] = mapped_column(Integer(), nullable=False)
     modified: Mapped[int] = mapped_column(Integer(), nullable=False)

@@ -1,15 +1,29 @@
-"""Monitoring: the evaluation store (prediction and label logs), drift and live quality."""
+"""Monitoring: the evaluation store (prediction and label logs), drift, live quality, monitors
+and their alerts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from loopline.monitoring._evaluation import EvaluationStore
+from loopline.monitoring._types import (
+    METRICS,
+    AlertRecord,
+    AlertRule,
+    MonitorRecord,
+    MonitorResult,
+    MonitorRunRecord,
+    OperationalWindow,
+    threshold,
+)
 
 if TYPE_CHECKING:
+    from loopline.monitoring._checks import OperationsSource
     from loopline.monitoring._drift import DriftOptions, DriftReport, drift_report, endpoint_drift
+    from loopline.monitoring._monitors import MonitorService
     from loopline.monitoring._quality import live_quality
     from loopline.monitoring._reference import ReferenceProfile
+    from loopline.monitoring._scheduler import MonitorScheduler
 
 __all__ = [
     "EvaluationStore",
@@ -19,6 +33,17 @@ __all__ = [
     "drift_report",
     "endpoint_drift",
     "live_quality",
+    "AlertRecord",
+    "METRICS",
+    "AlertRule",
+    "MonitorRecord",
+    "MonitorResult",
+    "MonitorRunRecord",
+    "MonitorService",
+    "MonitorScheduler",
+    "OperationalWindow",
+    "OperationsSource",
+    "threshold",
 ]
 
 # A serving process needs only the evaluation store: the statistics (numpy, scipy) load on
@@ -30,6 +55,9 @@ _LAZY = {
     "drift_report": "loopline.monitoring._drift",
     "endpoint_drift": "loopline.monitoring._drift",
     "live_quality": "loopline.monitoring._quality",
+    "MonitorService": "loopline.monitoring._monitors",
+    "MonitorScheduler": "loopline.monitoring._scheduler",
+    "OperationsSource": "loopline.monitoring._checks",
 }
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from loopline.errors import InvalidInput, StorageError, did_you_mean
 from loopline.projects import validate_project_name
-from loopline.projects._types import validate_name
+from loopline.projects._types import validate_endpoint_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -71,13 +71,6 @@ ROUTES = ("primary", "shadow")
 _INPUT_PREFIX = "input."
 _BATCH = re.compile(r"^[0-9a-f]{32}$")
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-
-
-def validate_endpoint_name(name: object) -> str:
-    """Return ``name`` if it is a valid endpoint name (the rule of project names), else raise."""
-    if not isinstance(name, str):
-        raise InvalidInput(f"An endpoint name must be a string, not {type(name).__name__}.")
-    return validate_name(name, "endpoint", "churn-api")
 
 
 def new_batch_id() -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from loopline.config import Settings
     from loopline.tracking import Run
 
-__all__ = ["default_client", "logging_into", "make_client"]
+__all__ = ["default_client", "logging_into", "make_client", "worker_client"]
 
 _worker_clients: dict[str, Client] = {}
 
@@ -34,6 +34,17 @@ def make_client(settings: Settings | None = None) -> Client:
     return Client(settings=settings)
 
 
+def worker_client(settings: Settings) -> Client:
+    """The client a worker process keeps for ``settings`` (one per store, reused by steps)."""
+    key = repr(settings)
+    client = _worker_clients.get(key)
+    if client is None:
+        from loopline._client import Client
+
+        client = _worker_clients[key] = Client(settings=settings)
+    return client
+
+
 @contextlib.contextmanager
 def logging_into(
     run: Run, *, client: Client | None = None, settings: Settings | None = None
@@ -44,12 +55,7 @@ def logging_into(
 
     if client is None:
         assert settings is not None
-        key = repr(settings)
-        client = _worker_clients.get(key)
-        if client is None:
-            from loopline._client import Client
-
-            client = _worker_clients[key] = Client(settings=settings)
+        client = worker_client(settings)
     session = client._run_session()
     token = _current.set(ActiveRun(session, run))
     try:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from dataclasses import asdict
+from functools import partial
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +29,7 @@ from loopline.pipelines._types import (
     RunEvent,
 )
 from loopline.projects import ProjectService
+from loopline.projects._webhooks import in_background, post_json, wait_for_deliveries
 
 __all__ = [
     "Notifier",
@@ -170,28 +170,14 @@ class WebhookNotifier:
         self.headers = dict(headers or {})
 
     def notify(self, event: RunEvent) -> None:
-        import httpx
-
-        body = _event_json(event)
-        for attempt in range(self.retries + 1):
-            try:
-                answer = httpx.post(self.url, json=body, headers=self.headers, timeout=self.timeout)
-                if answer.status_code < 400:
-                    return
-                if answer.status_code != 429 and answer.status_code < 500:
-                    log.warning("Webhook %s refused run %s: %s", self.url, event.run_id, answer)
-                    return  # a 4xx other than 429 will not get better by asking again
-                problem = f"HTTP {answer.status_code}"
-            except httpx.HTTPError as exc:
-                problem = repr(exc)
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        log.warning(
-            "Webhook %s not told of run %s after %d attempts (%s).",
+        post_json(
             self.url,
-            event.run_id,
-            self.retries + 1,
-            problem,
+            _event_json(event),
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            headers=self.headers,
+            what=f"run {event.run_id}",
         )
 
 
@@ -223,18 +209,11 @@ def _event_json(event: RunEvent) -> dict[str, Any]:
     return {"event": "pipeline_run.ended", **data}
 
 
-_deliveries: set[threading.Thread] = set()
-_lock = threading.Lock()
-
-
 def _send(spec: Notify, event: RunEvent) -> None:
     try:
         notifier_class(spec.notifier)(**spec.config).notify(event)
     except Exception:
         log.warning("Notifier %r failed for run %s.", spec.notifier, event.run_id, exc_info=True)
-    finally:
-        with _lock:
-            _deliveries.discard(threading.current_thread())
 
 
 def deliver(specs: list[Notify], event: RunEvent) -> None:
@@ -246,26 +225,7 @@ def deliver(specs: list[Notify], event: RunEvent) -> None:
     for spec in specs:
         if event.status not in spec.on:
             continue
-        thread = threading.Thread(
-            target=_send, args=(spec, event), name=f"loopline-notify-{event.run_id[:8]}"
-        )
-        with _lock:
-            _deliveries.add(thread)
-        thread.start()
-
-
-def wait_for_deliveries(timeout: float | None = None) -> bool:
-    """Wait for notifications in flight; answer whether all were done in time."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with _lock:
-            pending = list(_deliveries)
-        if not pending:
-            return True
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            return False
-        pending[0].join(left)
+        in_background(partial(_send, spec, event), f"loopline-notify-{event.run_id[:8]}")
 
 
 class NotificationService:

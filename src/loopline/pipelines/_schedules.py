@@ -17,14 +17,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 
 from loopline.db import Database, new_id, utcnow
-from loopline.errors import InvalidInput, NotFound, did_you_mean
+from loopline.errors import InvalidInput, NotFound
 from loopline.pipelines._tables import FiringRow, NotificationRow, ScheduleRow
 from loopline.pipelines._types import (
     FiringRecord,
@@ -33,7 +33,7 @@ from loopline.pipelines._types import (
     PipelineRunRecord,
     ScheduleRecord,
 )
-from loopline.projects import ProjectService
+from loopline.projects import ProjectService, _cron
 
 if TYPE_CHECKING:
     from loopline.config import Settings
@@ -56,7 +56,7 @@ log = logging.getLogger("loopline.pipelines")
 SCHEDULE_TAG = "loopline.schedule"
 TICK_SECONDS = 20.0
 """How often the server's scheduler looks for due schedules (cron's resolution is a minute)."""
-MAX_MISSED_COUNTED = 10_000
+MAX_MISSED_COUNTED = _cron.MAX_MISSED_COUNTED
 
 
 def check_cron(expression: str) -> str:
@@ -66,19 +66,10 @@ def check_cron(expression: str) -> str:
     Raises:
         InvalidParameter: it is not (``details["field"] == "cron"``); servers answer 422.
     """
-    from croniter import croniter
-
-    text = expression.strip() if isinstance(expression, str) else ""
-    fields = text.split()
-    aliased = len(fields) == 1 and text.startswith("@")
-    if not (len(fields) == 5 or aliased) or not croniter.is_valid(text):
-        raise InvalidParameter(
-            f"cron: {expression!r} is not a cron expression. Give five fields, minute hour "
-            "day-of-month month day-of-week (e.g. '30 2 * * 1-5' is 02:30 on weekdays), or "
-            "@hourly, @daily, @weekly, @monthly, @yearly.",
-            details={"field": "cron"},
-        )
-    return text
+    try:
+        return _cron.check_cron(expression)
+    except InvalidInput as exc:
+        raise InvalidParameter(exc.message, details=exc.details) from None
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -88,54 +79,28 @@ def check_timezone(name: str) -> ZoneInfo:
         InvalidParameter: no such time zone (``details["field"] == "timezone"``), with a
             suggestion.
     """
-    problem = ""
-    if isinstance(name, str) and name and "\x00" not in name and len(name) <= 64:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            problem = f" ({exc})" if not isinstance(exc, ZoneInfoNotFoundError) else ""
-    hint = did_you_mean(str(name), available_timezones()) if isinstance(name, str) else ""
-    raise InvalidParameter(
-        f"timezone: {name!r} is not an IANA time zone such as 'UTC' or 'Europe/Paris'"
-        f"{problem}.{hint}",
-        details={"field": "timezone"},
-    )
+    try:
+        return _cron.check_timezone(name)
+    except InvalidInput as exc:
+        raise InvalidParameter(exc.message, details=exc.details) from None
 
 
 def next_firings(cron: str, timezone: str, after: datetime, count: int = 1) -> list[datetime]:
     """The ``count`` firing times of ``cron`` read in ``timezone`` strictly after ``after``,
-    as aware UTC datetimes (daylight-saving gaps and repeats are croniter's reading).
+    as aware UTC datetimes (see :func:`loopline.projects._cron.next_firings`).
 
     Example:
         >>> next_firings("0 3 * * *", "Europe/Paris", datetime(2026, 1, 1, tzinfo=UTC), 2)
         [datetime(2026, 1, 1, 2, 0, tzinfo=UTC), datetime(2026, 1, 2, 2, 0, tzinfo=UTC)]
     """
-    from croniter import croniter
-
-    if after.tzinfo is None:
-        raise InvalidInput("next_firings needs an aware datetime (e.g. tzinfo=UTC).")
-    it = croniter(check_cron(cron), after.astimezone(check_timezone(timezone)))
-    return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]
+    check_cron(cron)
+    check_timezone(timezone)
+    return _cron.next_firings(cron, timezone, after, count)
 
 
-def _latest_due(cron: str, timezone: str, now: datetime) -> datetime:
-    """The last firing time at or before ``now``."""
-    from croniter import croniter
-
-    # croniter's get_prev is strictly before its start: start a second later to include now.
-    start = (now + timedelta(seconds=1)).astimezone(check_timezone(timezone))
-    return croniter(cron, start).get_prev(datetime).astimezone(UTC)  # type: ignore[no-any-return]
-
-
-def _count_between(cron: str, timezone: str, after: datetime, until: datetime) -> int:
-    """How many firings fall strictly after ``after`` and strictly before ``until`` (capped)."""
-    from croniter import croniter
-
-    it = croniter(cron, after.astimezone(check_timezone(timezone)))
-    n = 0
-    while n < MAX_MISSED_COUNTED and it.get_next(datetime).astimezone(UTC) < until:
-        n += 1
-    return n
+# The cron helpers live in projects/_cron.py (shared with monitors and automation).
+_latest_due = _cron.latest_due
+_count_between = _cron.count_between
 
 
 @dataclass(frozen=True, slots=True)

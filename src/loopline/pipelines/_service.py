@@ -311,6 +311,30 @@ class PipelineService:
                     break
         return found
 
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """Pipeline runs running now, and bytes the steps' outputs store, each blob once
+        (accounts' usage counter)."""
+        project_id = self._projects.get(project).id
+        with self._db.session() as session:
+            running = session.scalar(
+                select(func.count()).where(
+                    PipelineRunRow.project_id == project_id, PipelineRunRow.status == "running"
+                )
+            )
+            outputs = session.scalars(
+                select(PipelineStepRow.outputs)
+                .join(PipelineRunRow, PipelineRunRow.run_id == PipelineStepRow.run_id)
+                .where(
+                    PipelineRunRow.project_id == project_id,
+                    PipelineStepRow.outputs.is_not(None),
+                )
+            ).all()
+        sizes = {ref.digest: ref.size for text in outputs for ref in _outputs_of(text)}
+        return {
+            "concurrent_pipeline_runs": int(running or 0),
+            "storage_bytes": sum(sizes.values()),
+        }
+
     # -- operations on runs ---------------------------------------------------------------------
 
     def stop_run(self, run_id: str) -> PipelineRunRecord:

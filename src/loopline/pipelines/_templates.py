@@ -44,6 +44,7 @@ __all__ = [
     "retry_plan",
     "launch",
     "launch_here",
+    "create_launched_run",
     "retry_run",
     "copy_run",
     "settings_env",
@@ -323,6 +324,35 @@ def launch_here(
 ) -> PipelineRunRecord:
     """Launch a template where the store is (the local backend, or a server over it): check
     the parameters, create the run, attach its notifications, start its driver process."""
+    record, only = create_launched_run(
+        service, project, name, params, version, retry_of, tags=tags, notify=notify
+    )
+
+    def ended(code: int) -> None:
+        # A driver that died before ending its run (killed, or broken beyond reporting)
+        # leaves it running forever otherwise.
+        if code != 0:
+            with contextlib.suppress(Exception):
+                service.finish_run(record.id, "failed")
+
+    start_driver(settings, record.id, only=only, reuse=retry_of, on_exit=ended)
+    return record
+
+
+def create_launched_run(
+    service: PipelineService,
+    project: str,
+    name: str,
+    params: Mapping[str, Any],
+    version: int | str = "latest",
+    retry_of: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    notify: Sequence[Notify] = (),
+) -> tuple[PipelineRunRecord, list[str] | None]:
+    """Check the parameters, create the run of a launched template (tagged with it) and
+    attach its notifications; answer the run and the steps to run (``None``: all). Whoever
+    calls this drives the run: a driver process here, or an agent (``executor="queue"``)."""
     from loopline.pipelines._notify import check_notify
 
     specs = [check_notify(s) for s in notify]
@@ -346,16 +376,7 @@ def launch_here(
     record = service.create_run(project, template.name, bound, template.dag, tags=run_tags)
     for spec in specs:  # before the driver starts, so that no ending can come first
         service.notifications.attach(project, spec, run=record.id)
-
-    def ended(code: int) -> None:
-        # A driver that died before ending its run (killed, or broken beyond reporting)
-        # leaves it running forever otherwise.
-        if code != 0:
-            with contextlib.suppress(Exception):
-                service.finish_run(record.id, "failed")
-
-    start_driver(settings, record.id, only=only, reuse=retry_of, on_exit=ended)
-    return record
+    return record, only
 
 
 def launch(
@@ -368,6 +389,8 @@ def launch(
     wait: bool = True,
     timeout: float | None = None,
     notify: Sequence[Notify] = (),
+    executor: str = "local",
+    queue: str | None = None,
 ) -> PipelineRunRecord:
     """Run a published template with ``params`` (checked against its parameter schema),
     anywhere the platform runs: no source tree needed.
@@ -377,13 +400,21 @@ def launch(
         notify: told when this run ends (``ll.pipelines.webhook(url)``, ...).
         wait: wait for the run to end (else answer the running run at once).
         timeout: seconds to wait at most (then answer the run as it is).
+        executor: ``"local"`` drives the run where the store is (a process on this machine,
+            or on the server); ``"queue"`` puts it on ``queue`` for an agent to drive, and
+            its steps go to the queues too (a step asking for ``{"gpu": 1}`` to a queue
+            tagged ``gpu``), exactly as ``ll.agents.launch(..., steps="queue")``.
+        queue: the queue of the run's task with ``executor="queue"`` (``"default"``).
 
     Raises:
-        InvalidInput: a parameter is unknown, missing or of the wrong type (``details["field"]``).
+        InvalidInput: a parameter is unknown, missing or of the wrong type, or the executor
+            or queue is unknown (``details["field"]`` names it).
 
     Example:
         >>> run = ll.launch("digits-training", params={"lr": 0.1})
         >>> run.status
+        'succeeded'
+        >>> ll.launch("digits-training", executor="queue", queue="gpu").status  # agents run it
         'succeeded'
     """
     import time
@@ -398,6 +429,8 @@ def launch(
         dict(params or {}),
         version,
         notify=list(notify) or None,
+        executor=executor,
+        queue=queue,
     )
     deadline = None if timeout is None else time.monotonic() + timeout
     while wait and record.status == "running":

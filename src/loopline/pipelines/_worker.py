@@ -7,13 +7,13 @@ touches the metadata store: outcomes go back to the runner, which records them i
 from __future__ import annotations
 
 import contextlib
-import io
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopline.errors import InvalidInput
+from loopline.pipelines._live_console import LiveConsole
 from loopline.pipelines._materializers import dump_value, load_value
 
 if TYPE_CHECKING:
@@ -153,13 +153,14 @@ _functions: dict[str, Callable[..., Any]] = {}
 
 def execute(task: Task) -> Outcome:
     """Run a task in this (worker) process; never raises: errors become a failed Outcome."""
-    console = io.StringIO()
+    console = _console_of(task)
     try:
         func = _functions.get(task.code.digest)
         if func is None:
             func = _functions[task.code.digest] = task.code.resolve()
         args = [(name, decode(value)) for name, value in task.args]
         with (
+            console,
             contextlib.redirect_stdout(console),
             contextlib.redirect_stderr(console),
             _logging_into(task),
@@ -168,8 +169,23 @@ def execute(task: Task) -> Outcome:
         outputs = encode_outputs(task.step, values)
     except BaseException as exc:  # noqa: BLE001 - reported to the runner, which decides
         text = "".join(traceback.format_exception(exc))
-        return Outcome(task.step, task.attempt, False, error=text, console=console.getvalue())
-    return Outcome(task.step, task.attempt, True, outputs, console=console.getvalue())
+        return Outcome(task.step, task.attempt, False, error=text, console=console.text())
+    return Outcome(task.step, task.attempt, True, outputs, console=console.text())
+
+
+def _console_of(task: Task) -> LiveConsole:
+    """The step's console: shipped to its tracked run while it runs, when it has one."""
+    run, settings = task.run, task.settings
+    if run is None or settings is None:
+        return LiveConsole()
+    from loopline.pipelines._context import worker_client
+
+    backend = worker_client(settings)._backend  # made here, not racing in the shipping thread
+
+    def ship(offset: int, data: bytes) -> None:
+        backend.append_console(run.id, offset, data)
+
+    return LiveConsole(ship)
 
 
 def _logging_into(task: Task) -> contextlib.AbstractContextManager[None]:

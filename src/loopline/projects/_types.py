@@ -12,6 +12,8 @@ __all__ = [
     "Project",
     "validate_actor",
     "MAX_ACTOR",
+    "validate_text",
+    "validate_endpoint_name",
     "validate_project_name",
     "validate_name",
     "validate_alias",
@@ -121,3 +123,30 @@ def validate_actor(actor: object) -> str:
             f"login name), not {actor!r}."
         )
     return actor.strip()
+
+
+def validate_text(value: object, what: str, limit: int) -> str:
+    """Return ``value`` if it is text of at most ``limit`` characters (a description, a reason,
+    a message), else raise :class:`InvalidInput` naming ``what``.
+
+    Example:
+        >>> validate_text("retrained on May's data", "reason", 2000)
+        "retrained on May's data"
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {what} must be text, not {type(value).__name__}.")
+    if len(value) > limit:
+        raise InvalidInput(f"The {what} is {len(value)} characters; at most {limit} are kept.")
+    return value
+
+
+def validate_endpoint_name(name: object) -> str:
+    """Return ``name`` if it can name a serving endpoint (the rule of project names: it appears
+    in URLs and in the evaluation store's paths), else raise :class:`InvalidInput`.
+
+    Endpoints belong to serving, and their logs to monitoring, which sits below serving: the
+    rule lives here so that both use the same one.
+    """
+    if not isinstance(name, str):
+        raise InvalidInput(f"An endpoint name must be a string, not {type(name).__name__}.")
+    return validate_name(name, "endpoint", "churn-api")

@@ -25,6 +25,7 @@ from loopline.datasets import DatasetService
 from loopline.db import Database
 from loopline.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from loopline.projects import Project, ProjectService, validate_actor
+from loopline.projects._types import validate_text
 from loopline.registry._card import model_card
 from loopline.registry._package import ModelPackage
 from loopline.registry._tables import ModelAliasRow, ModelEventRow, ModelRow, ModelVersionRow
@@ -43,7 +44,6 @@ from loopline.registry._types import (
     validate_model_name,
     validate_model_ref,
     validate_status,
-    validate_text,
 )
 from loopline.tracking import TrackingService, validate_run_id
 
@@ -86,6 +86,21 @@ class RegistryService:
         self._tracking = tracking
         self._datasets = datasets
         self._blobs = blobs
+
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """Bytes the project's model versions store, each package once (accounts' usage
+        counter)."""
+        project_id = self._projects.get(project).id
+        stored = (
+            select(ModelVersionRow.package_digest, ModelVersionRow.size)
+            .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+            .where(ModelRow.project_id == project_id)
+            .distinct()
+            .subquery()
+        )
+        with self._db.session() as session:
+            total = session.scalar(select(func.coalesce(func.sum(stored.c.size), 0)))
+        return {"storage_bytes": int(total or 0)}
 
     # -- registering ---------------------------------------------------------------------------
 

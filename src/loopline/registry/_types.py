@@ -215,12 +215,6 @@ def validate_artifact_name(path: object) -> str:
     return path
 
 
-def validate_text(value: object, what: str, limit: int) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidInput(f"A {what} is text of at most {limit:,} characters.")
-    return value
-
-
 def parse_model_uri(uri: object) -> ModelUri:
     """Parse a model URI (see :class:`ModelUri`).
 

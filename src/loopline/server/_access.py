@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Need", "Rule", "RULES", "QUOTAS", "rule_for", "SAFE_METHODS"]
+__all__ = ["Need", "Rule", "RULES", "QUOTAS", "QUOTA_PROJECTS", "rule_for", "SAFE_METHODS"]
 
 Need = Literal["public", "user", "viewer", "editor", "admin", "global_admin"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -87,6 +87,8 @@ RULES: dict[str, Rule] = {
     "PUT /api/v1/projects/{project}/members/{user}": _a("path:project"),
     "DELETE /api/v1/projects/{project}/members/{user}": _a("path:project"),
     "GET /api/v1/projects/{project}/quotas": _v("path:project"),
+    # Global admins set quotas: any user may create a project and be its admin, so a limit a
+    # project admin could raise would limit nothing.
     "PUT /api/v1/projects/{project}/quotas": GLOBAL_ADMIN,
     "GET /api/v1/audit": GLOBAL_ADMIN,
     "GET /ui/account": USER,
@@ -95,9 +97,14 @@ RULES: dict[str, Rule] = {
     "GET /ui/admin/users": GLOBAL_ADMIN,
     "GET /ui/admin/audit": GLOBAL_ADMIN,
     "GET /ui/projects/{project}/members": _v("path:project"),
+    "POST /ui/admin/users": GLOBAL_ADMIN,
+    "POST /ui/admin/users/{name}/state": GLOBAL_ADMIN,
+    "POST /ui/projects/{project}/members": _a("path:project"),
+    "POST /ui/projects/{project}/members/{user}/remove": _a("path:project"),
+    "POST /ui/projects/{project}/quotas": GLOBAL_ADMIN,
     # -- projects --
     "GET /api/v1/projects": USER,
-    "POST /api/v1/projects": GLOBAL_ADMIN,
+    "POST /api/v1/projects": USER,  # the creator becomes its admin (LOOPLINE_OPEN_PROJECTS)
     "GET /api/v1/projects/{name}": _v("path:name"),
     # -- blobs: content-addressed, shared by every project --
     "POST /api/v1/blobs/missing": Rule("editor", "any"),
@@ -201,6 +208,44 @@ RULES: dict[str, Rule] = {
         _e("path:project")
     ),
     "POST /api/v1/projects/{project}/monitoring/endpoints/{endpoint}/labels": _e("path:project"),
+    # monitors and alerts (helper M): viewers read, editors make and run monitors
+    "POST /api/v1/projects/{project}/monitors": _e("path:project"),
+    "GET /api/v1/projects/{project}/monitors": _v("path:project"),
+    "GET /api/v1/projects/{project}/monitors/{name}": _v("path:project"),
+    "DELETE /api/v1/projects/{project}/monitors/{name}": _e("path:project"),
+    "POST /api/v1/projects/{project}/monitors/{name}/pause": _e("path:project"),
+    "POST /api/v1/projects/{project}/monitors/{name}/resume": _e("path:project"),
+    "POST /api/v1/projects/{project}/monitors/{name}/run": _e("path:project"),
+    "GET /api/v1/projects/{project}/monitors/{name}/runs": _v("path:project"),
+    "GET /api/v1/projects/{project}/monitors/{name}/results": _v("path:project"),
+    "GET /api/v1/projects/{project}/monitors/{name}/runs/{run_id}/report": _v("path:project"),
+    "GET /api/v1/projects/{project}/alerts": _v("path:project"),
+    # hard examples and their labelling
+    "POST /api/v1/projects/{project}/monitoring/endpoints/{endpoint}/hard-examples": (
+        _e("path:project")
+    ),
+    "GET /api/v1/projects/{project}/labelling/{dataset}": _v("path:project"),
+    "PUT /api/v1/projects/{project}/labelling/{dataset}/labels": _e("path:project"),
+    "POST /api/v1/projects/{project}/labelling/{dataset}/commit": _e("path:project"),
+    # -- automation: triggers launch pipelines (editor); delivery changes endpoints (admin) --
+    "GET /api/v1/projects/{project}/automation/triggers": _v("path:project"),
+    "GET /api/v1/projects/{project}/automation/triggers/{name}": _v("path:project"),
+    "PUT /api/v1/projects/{project}/automation/triggers/{name}": _e("path:project"),
+    "DELETE /api/v1/projects/{project}/automation/triggers/{name}": _e("path:project"),
+    "PUT /api/v1/projects/{project}/automation/triggers/{name}/enabled": _e("path:project"),
+    "GET /api/v1/projects/{project}/automation/triggers/{name}/versions": _v("path:project"),
+    "GET /api/v1/projects/{project}/automation/triggers/{name}/firings": _v("path:project"),
+    "POST /api/v1/projects/{project}/automation/triggers/{name}/fire": _e("path:project"),
+    "GET /api/v1/projects/{project}/automation/gates": _v("path:project"),
+    "POST /api/v1/projects/{project}/automation/gates": _e("path:project"),
+    "GET /api/v1/projects/{project}/automation/policies": _v("path:project"),
+    "GET /api/v1/projects/{project}/automation/policies/{endpoint}": _v("path:project"),
+    "PUT /api/v1/projects/{project}/automation/policies/{endpoint}": _a("path:project"),
+    "DELETE /api/v1/projects/{project}/automation/policies/{endpoint}": _a("path:project"),
+    "GET /api/v1/projects/{project}/automation/deliveries": _v("path:project"),
+    "GET /api/v1/projects/{project}/automation/timeline": _v("path:project"),
+    "POST /api/v1/projects/{project}/automation/events/{event_id}/revert": _a("path:project"),
+    "POST /api/v1/automation/tick": GLOBAL_ADMIN,
     # -- agents: queues and tasks span projects; agents run with a global admin's token --
     "GET /api/v1/queues": Rule("viewer", "any"),
     "PUT /api/v1/queues/{name}": GLOBAL_ADMIN,
@@ -217,7 +262,7 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/autoscaler/decisions": Rule("viewer", "any"),
     "POST /api/v1/autoscaler/decisions": GLOBAL_ADMIN,
     # -- the MLflow tracking API: an experiment is a project --
-    "POST /api/2.0/mlflow/experiments/create": GLOBAL_ADMIN,  # it creates a project
+    "POST /api/2.0/mlflow/experiments/create": USER,  # a project: its creator becomes admin
     "GET /api/2.0/mlflow/experiments/get": _v("mlflow:experiment"),
     "GET /api/2.0/mlflow/experiments/get-by-name": _v("mlflow:experiment_name"),
     "POST /api/2.0/mlflow/experiments/search": USER,
@@ -270,6 +315,9 @@ RULES: dict[str, Rule] = {
     "GET /ui/projects/{project}/datasets/{name}/version": _v("path:project"),
     "GET /ui/projects/{project}/datasets/{name}/diff": _v("path:project"),
     "GET /ui/projects/{project}/datasets/{name}/profile": _v("path:project"),
+    "GET /ui/projects/{project}/datasets/{name}/labelling": _v("path:project"),  # labelling
+    "POST /ui/projects/{project}/datasets/{name}/labelling/labels": _e("path:project"),
+    "POST /ui/projects/{project}/datasets/{name}/labelling/commit": _e("path:project"),
     "GET /ui/projects/{project}/pipelines": _v("path:project"),
     "GET /ui/projects/{project}/pipelines/{name}": _v("path:project"),
     "POST /ui/projects/{project}/pipelines/{name}/launch": _e("path:project"),
@@ -286,6 +334,18 @@ RULES: dict[str, Rule] = {
     "GET /ui/projects/{project}/endpoints/{name}": _v("path:project"),
     "GET /ui/projects/{project}/endpoints/{name}/live": _v("path:project"),
     "GET /ui/projects/{project}/endpoints/{name}/series": _v("path:project"),
+    "GET /ui/projects/{project}/monitors": _v("path:project"),  # monitors (helper M)
+    "GET /ui/projects/{project}/monitors/{name}": _v("path:project"),
+    "GET /ui/projects/{project}/monitors/{name}/series": _v("path:project"),
+    "GET /ui/projects/{project}/monitors/{name}/runs/{run_id}/report": _v("path:project"),
+    "GET /ui/projects/{project}/monitors/{name}/runs/{run_id}/report.html": _v("path:project"),
+    "POST /ui/projects/{project}/monitors/{name}/run": _e("path:project"),
+    "GET /ui/projects/{project}/alerts": _v("path:project"),
+    "GET /ui/projects/{project}/automation": _v("path:project"),  # automation (helper A2)
+    "GET /ui/projects/{project}/automation/triggers": _v("path:project"),
+    "GET /ui/projects/{project}/automation/triggers/{name}": _v("path:project"),
+    "GET /ui/projects/{project}/automation/deliveries": _v("path:project"),
+    "POST /ui/projects/{project}/automation/events/{event_id}/revert": _a("path:project"),
     "POST /ui/projects/{project}/endpoints/{name}/edit": _a("path:project"),
     "POST /ui/projects/{project}/endpoints/{name}/review": _a("path:project"),
     "POST /ui/projects/{project}/endpoints/{name}/rollback": _a("path:project"),
@@ -302,6 +362,23 @@ QUOTAS: dict[str, str] = {
     "POST /api/v1/projects/{project}/pipeline-runs": "concurrent_pipeline_runs",
     "POST /api/v1/projects/{project}/pipeline-templates/{name}/launch": "concurrent_pipeline_runs",
     "POST /ui/projects/{project}/pipelines/{name}/launch": "concurrent_pipeline_runs",
+    # quotas: waiting tasks and stored bytes (writes that store bytes; reads, deletes never)
+    "POST /api/v1/queues/{queue}/tasks": "queued_tasks",
+    "POST /api/v1/runs/{run_id}/artifacts": "storage_bytes",
+    "POST /api/v1/projects/{project}/datasets/{name}/versions": "storage_bytes",
+    "POST /api/v1/projects/{project}/models/{name}/versions": "storage_bytes",
+    "PUT /api/2.0/mlflow-artifacts/artifacts/{path:path}": "storage_bytes",
+    # a manual firing launches a run; hard examples and a labelling commit write a version
+    "POST /api/v1/projects/{project}/automation/triggers/{name}/fire": "concurrent_pipeline_runs",
+    "POST /api/v1/projects/{project}/monitoring/endpoints/{endpoint}/hard-examples": (
+        "storage_bytes"
+    ),
+    "POST /api/v1/projects/{project}/labelling/{dataset}/commit": "storage_bytes",
+    "POST /ui/projects/{project}/datasets/{name}/labelling/commit": "storage_bytes",
+}
+# Where a quota route names its project when its rule does not (a queue spans projects).
+QUOTA_PROJECTS: dict[str, str] = {
+    "POST /api/v1/queues/{queue}/tasks": "body:project",
 }
 
 

@@ -16,6 +16,7 @@ from loopline.server._metrics import HttpMetrics, MetricsMiddleware
 from loopline.server._security import install_security  # mlflow + security
 from loopline.server.routers import accounts as accounts_router  # mlflow + security
 from loopline.server.routers import agents as agents_router  # agents
+from loopline.server.routers import automation as automation_router  # automation
 from loopline.server.routers import (
     blobs,
     datasets,
@@ -27,8 +28,10 @@ from loopline.server.routers import (
     runs,
 )
 from loopline.server.routers import endpoints as endpoints_router  # serving
+from loopline.server.routers import labelling as labelling_router  # hard examples
 from loopline.server.routers import mlflow as mlflow_router  # mlflow + security
 from loopline.server.routers import monitoring as monitoring_router  # monitoring
+from loopline.server.routers import monitors as monitors_router  # monitors (helper M)
 from loopline.ui import install as install_ui
 
 __all__ = ["create_app"]
@@ -52,17 +55,24 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
             raise ValueError("the server stores data itself: give it local-mode settings")
         backend = owned = LocalBackend.open(settings)
 
+    from loopline.monitoring import MonitorScheduler  # monitors (helper M)
     from loopline.pipelines import Scheduler
 
     # Every server process runs one: schedulers on one database claim each firing once.
     scheduler = Scheduler(backend.pipelines, backend.settings)
+    monitor_scheduler = MonitorScheduler(backend.monitors)  # monitors: claimed once, too
+    automation = backend.automation_controller  # automation: each step claimed once, too
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
+        monitor_scheduler.start()  # monitors
+        automation.start()  # automation
         try:
             yield
         finally:
+            automation.stop()  # automation
+            monitor_scheduler.stop()  # monitors
             scheduler.stop()
             if owned is not None:
                 owned.close()
@@ -76,6 +86,8 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     metrics = HttpMetrics()
     app.state.backend = backend
     app.state.scheduler = scheduler
+    app.state.monitor_scheduler = monitor_scheduler  # monitors
+    app.state.automation = automation  # automation
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(health.router)
@@ -88,7 +100,10 @@ def create_app(settings: Settings | None = None, *, backend: LocalBackend | None
     app.include_router(models.router)
     app.include_router(endpoints_router.router)  # serving
     app.include_router(monitoring_router.router)  # monitoring
+    app.include_router(monitors_router.router)  # monitors (helper M)
+    app.include_router(labelling_router.router)  # hard examples
     app.include_router(agents_router.router)  # agents
+    app.include_router(automation_router.router)  # automation
     app.include_router(mlflow_router.router)  # mlflow + security
     app.include_router(mlflow_router.artifacts_router)  # mlflow + security
     app.include_router(accounts_router.router)  # mlflow + security

@@ -23,11 +23,18 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loopline.accounts import AccountService, User, role_allows, validate_role
+from loopline.accounts import (
+    AccountService,
+    QuotaUse,
+    User,
+    quota_message,
+    role_allows,
+    validate_role,
+)
 from loopline.backends import LocalBackend
 from loopline.errors import LooplineError, NotFound, PermissionDenied
 from loopline.mlflow_compat import ArtifactPlace, MlflowService
-from loopline.server._access import QUOTAS, SAFE_METHODS, Rule, rule_for
+from loopline.server._access import QUOTA_PROJECTS, QUOTAS, SAFE_METHODS, Rule, rule_for
 
 __all__ = [
     "AuthMiddleware",
@@ -100,22 +107,15 @@ class Gate:
         except LooplineError:
             return None
 
-    def over_quota(self, project: str, quota: str) -> dict[str, Any] | None:
-        """The quota, its limit and the current use, when starting one more would pass it."""
-        limit = getattr(self.accounts.quota(project), quota)
-        if limit is None:
-            return None
-        used = self.usage(project, quota)
-        if used < limit:
-            return None
-        return {"project": project, "quota": quota, "limit": limit, "current": used}
-
-    def usage(self, project: str, quota: str) -> int:
-        """What ``project`` uses of ``quota`` now."""
-        if quota == "concurrent_pipeline_runs":
-            running = self.backend.list_pipeline_runs(project, status="running", limit=100_000)
-            return len(running)
-        raise NotFound(f"Loopline does not count {quota!r} yet.")
+    def over_quota(self, project: str, quota: str, adding: int = 1) -> dict[str, Any] | None:
+        """The quota, its limit and the current use, when adding ``adding`` (one more run or
+        task, the bytes of a write) would pass it. Counting is the domains' (see
+        ``AccountService.usage``)."""
+        try:
+            over = self.accounts.over_quota(project, quota, adding)
+        except NotFound:
+            return None  # an unknown project: the route answers 404 itself
+        return None if over is None else over.as_details()
 
     def allowed(self, user: User, rule: Rule, projects: list[str] | None) -> bool:
         if user.is_admin or rule.need in ("public", "user"):
@@ -240,8 +240,14 @@ class AuthMiddleware:
             return
 
         quota = QUOTAS.get(f"{method} {template}")
-        if quota is not None and projects:
-            over = await run_in_threadpool(self.gate.over_quota, projects[0], quota)
+        counted = projects
+        adding = 1
+        if quota is not None:
+            counted, adding, receive = await self._counted(
+                scope, receive, template, params, projects, quota
+            )
+        if quota is not None and counted:
+            over = await run_in_threadpool(self.gate.over_quota, counted[0], quota, adding)
             if over is not None:
                 await _over_quota(scope, send, over)
                 await run_in_threadpool(self._audit, scope, user, template, 429, projects)
@@ -266,6 +272,40 @@ class AuthMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             await record(500)  # no answer started: the request failed
+
+    async def _counted(
+        self,
+        scope: Scope,
+        receive: Receive,
+        template: str,
+        params: dict[str, Any],
+        projects: list[str] | None,
+        quota: str,
+    ) -> tuple[list[str] | None, int, Receive]:
+        """The project a quota route counts against, what the request adds (one run or task;
+        for storage, the bytes it declares: an artifact's ``size``, an upload's length), and
+        a receive that still has the body."""
+        method = scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        source = QUOTA_PROJECTS.get(f"{method} {template}")
+        length = headers.get("content-length", "")
+        upload = quota == "storage_bytes" and template.startswith("/api/2.0/mlflow-artifacts/")
+        body: Any = None
+        small = length.isdigit() and int(length) <= 1 << 20  # JSON bodies, not uploads
+        if (source is not None or quota == "storage_bytes") and not upload and small:
+            raw, receive = await _buffer(receive)
+            body = _json(raw)
+        if source is not None:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            projects = await run_in_threadpool(self.gate.projects, source, params, query, body)
+        adding = 1
+        if quota == "storage_bytes":
+            declared = body.get("size") if isinstance(body, dict) else None
+            if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+                adding = declared
+            elif upload and length.isdigit():
+                adding = int(length)
+        return projects, adding, receive
 
     def _identify(self, scope: Scope, method: str) -> User | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -393,11 +433,7 @@ async def _deny(
 
 
 async def _over_quota(scope: Scope, send: Send, over: dict[str, Any]) -> None:
-    message = (
-        f"Project {over['project']!r} is at its quota of {over['limit']:,} "
-        f"{over['quota'].replace('_', ' ')} (now {over['current']:,}): wait for one to finish, "
-        f"or ask a global admin to raise it (PUT /api/v1/projects/<project>/quotas)."
-    )
+    message = quota_message(QuotaUse(**over))
     if scope["path"].startswith("/api/2.0/"):
         body = json.dumps({"error_code": "RESOURCE_EXHAUSTED", "message": message}).encode()
     else:

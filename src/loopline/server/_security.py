@@ -62,7 +62,17 @@ def install_security(app: FastAPI, backend: LocalBackend) -> None:
     from loopline.server._auth import AuthMiddleware, Gate
 
     settings = backend.settings
-    accounts = AccountService(backend.db, backend.projects)
+    # Each domain counts what a project uses of the quotas it knows (accounts add them up).
+    counters = (
+        backend.tracking,
+        backend.datasets,
+        backend.registry,
+        backend.pipelines,
+        backend.agents,
+    )
+    accounts = AccountService(
+        backend.db, backend.projects, counters=counters, open_projects=settings.open_projects
+    )
     mlflow = MlflowService(backend.db, backend.projects, backend.tracking, backend.blobs)
     app.state.accounts = accounts
     app.state.mlflow = mlflow

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from loopline.db import Database, utcnow
 from loopline.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from loopline.projects import Project, ProjectService, validate_actor
+from loopline.projects._types import validate_text
 from loopline.registry import RegistryService, parse_model_uri
 from loopline.serving._tables import EndpointRevisionRow, EndpointRow, EndpointStatsRow
 from loopline.serving._types import (
@@ -77,8 +78,11 @@ class ServingService:
     ) -> Endpoint:
         """A new endpoint serving ``spec`` (revision 1). Conflict if the name is taken."""
         validate_endpoint_name(name)
-        _text(description, "endpoint description", MAX_DESCRIPTION)
-        actor, message = validate_actor(actor), _text(message, "revision message", MAX_MESSAGE)
+        validate_text(description, "endpoint description", MAX_DESCRIPTION)
+        actor, message = (
+            validate_actor(actor),
+            validate_text(message, "revision message", MAX_MESSAGE),
+        )
         project_row = self._projects.ensure(project)
         pinned = self._pin(project_row.name, spec)
         try:
@@ -113,7 +117,10 @@ class ServingService:
         rollback_of: int | None = None,
     ) -> Endpoint:
         """Make ``spec`` the endpoint's next revision; servers move to it with no restart."""
-        actor, message = validate_actor(actor), _text(message, "revision message", MAX_MESSAGE)
+        actor, message = (
+            validate_actor(actor),
+            validate_text(message, "revision message", MAX_MESSAGE),
+        )
         project_row = self._projects.get(project)
         pinned = self._pin(project_row.name, spec)
         for attempt in range(_ATTEMPTS):
@@ -258,7 +265,7 @@ class ServingService:
                 f"A server reports a revision 'live' or 'failed', not {status!r} "
                 f"(statuses: {', '.join(REVISION_STATUSES)})."
             )
-        error = _text(error, "error", 20_000)
+        error = validate_text(error, "error", 20_000)
         project_row = self._projects.get(project)
         with self._db.transaction() as session:
             row = self._row(session, project_row, name)
@@ -296,7 +303,7 @@ class ServingService:
             raise InvalidInput(
                 f"A stats report carries at most {MAX_STATS_ROWS} windows, not {len(windows)}."
             )
-        worker = _text(worker, "worker name", 100) or "worker"
+        worker = validate_text(worker, "worker name", 100) or "worker"
         for w in windows:
             if len(w.buckets) != len(LATENCY_BUCKETS_MS) or min(w.buckets, default=0) < 0:
                 raise InvalidInput(
@@ -390,7 +397,7 @@ class ServingService:
         return pinned
 
     def _set_description(self, endpoint: Endpoint, description: str) -> None:
-        _text(description, "endpoint description", MAX_DESCRIPTION)
+        validate_text(description, "endpoint description", MAX_DESCRIPTION)
         with self._db.transaction() as session:
             row = session.get(EndpointRow, endpoint.id)
             if row is not None:
@@ -504,11 +511,3 @@ def _revision(project: str, endpoint: str, row: EndpointRevisionRow) -> Revision
         rollback_of=row.rollback_of,
         live_at=row.live_at,
     )
-
-
-def _text(value: object, what: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"The {what} must be text, not {type(value).__name__}.")
-    if len(value) > limit:
-        raise InvalidInput(f"The {what} is {len(value)} characters; at most {limit} are kept.")
-    return value

@@ -272,6 +272,9 @@ def predictions_table(entries: list[LoggedPrediction]) -> pa.Table:
 
 
 def _input_columns(entries: list[LoggedPrediction], counts: np.ndarray[Any, Any]) -> dict[str, Any]:
+    uniform = _uniform_columns(entries)
+    if uniform is not None:
+        return uniform
     names: dict[str, None] = {}
     for e in entries:
         if e.inputs is not None and e.inputs.columns is not None:
@@ -301,7 +304,36 @@ def _input_columns(entries: list[LoggedPrediction], counts: np.ndarray[Any, Any]
     return out
 
 
+def _uniform_columns(entries: list[LoggedPrediction]) -> dict[str, Any] | None:
+    """The input columns when every entry has the same named columns (the usual case), built
+    with one concatenation per column; None otherwise."""
+    first = entries[0].inputs
+    if first is None or first.columns is None:
+        return None
+    names = first.columns.keys()
+    columns = []
+    for e in entries:
+        inputs = e.inputs
+        if inputs is None or inputs.columns is None or inputs.columns.keys() != names:
+            return None
+        columns.append(inputs.columns)
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            column = np.concatenate([c[name] for c in columns])
+        except ValueError:
+            column = np.concatenate([np.asarray(c[name], dtype=object) for c in columns])
+        out[f"input.{name}"] = _arrow(column)
+    return out
+
+
 def _output_column(entries: list[LoggedPrediction], counts: np.ndarray[Any, Any]) -> Any:
+    outputs = [e.outputs for e in entries]
+    if all(
+        type(o) is np.ndarray and o.ndim == 1 and o.dtype != object and len(o) == n
+        for o, n in zip(outputs, counts.tolist(), strict=True)
+    ):
+        return _arrow(np.concatenate(outputs))  # one answer per row, numbers: the usual case
     pieces = []
     for e, n in zip(entries, counts.tolist(), strict=True):
         outputs = e.outputs

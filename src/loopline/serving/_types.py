@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from loopline.errors import InvalidInput
-from loopline.projects import validate_name
+from loopline.projects._types import validate_endpoint_name
 from loopline.registry import parse_model_uri
 
 __all__ = [
@@ -50,11 +50,6 @@ WINDOW_SECONDS = 10
 """The width of the statistics windows inference servers report (and the UI charts)."""
 
 _STICKY_SOURCES = ("header", "field")
-
-
-def validate_endpoint_name(name: object) -> str:
-    """Return ``name`` if it can name an endpoint (it appears in URLs), else raise InvalidInput."""
-    return validate_name(name, "endpoint", "digits")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ reached, the server keeps answering from what it has and tries again with backof
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -33,6 +34,10 @@ __all__ = ["Watcher"]
 log = logging.getLogger("loopline.serving")
 _MAX_BACKOFF = 30.0
 _MAX_UNSENT = 20
+_CONVERT_SECONDS = 0.25
+"""How often waiting log entries become Arrow tables between two shipments: short bursts of
+work beside the event loop (a few ms each) instead of one long one, and few Python objects
+left waiting for the garbage collector to walk."""
 
 
 class Watcher:
@@ -47,6 +52,7 @@ class Watcher:
         self.worker = server.options.worker or f"{socket.gethostname()}:{os.getpid()}"
         self.loaded = threading.Event()
         self._unsent: list[pa.Table] = []
+        self._converted: list[pa.Table] = []
         self._shipping = threading.Lock()
 
     def start(self) -> None:
@@ -68,7 +74,7 @@ class Watcher:
 
     def _run(self) -> None:
         options = self._server.options
-        next_poll = next_log = next_stats = 0.0
+        next_poll = next_log = next_stats = next_convert = 0.0
         backoff = options.poll_seconds
         warmed = False
         while not self._stop.is_set():
@@ -82,6 +88,8 @@ class Watcher:
                         # flush happens under traffic.
                         import pyarrow.parquet  # noqa: F401
 
+                        if options.freeze_heap:
+                            gc.freeze()  # pyarrow too is there for good
                         warmed = True
                     backoff = options.poll_seconds
                 except Exception as exc:  # noqa: BLE001 - keep serving; try again later
@@ -93,15 +101,19 @@ class Watcher:
             if now >= next_log or self._server.telemetry.pending_predictions() > 20_000:
                 self._ship_predictions()
                 next_log = time.monotonic() + options.log_seconds
+            elif now >= next_convert:
+                self._convert_predictions()
+            if now >= next_convert:
+                next_convert = time.monotonic() + _CONVERT_SECONDS
             if now >= next_stats:
                 self._ship_stats()
                 next_stats = time.monotonic() + options.stats_seconds
-            wait = min(next_poll, next_log, next_stats) - time.monotonic()
+            wait = min(next_poll, next_log, next_stats, next_convert) - time.monotonic()
             self._stop.wait(max(0.01, min(wait, 0.5)))
 
     def flush(self) -> None:
         """Ship whatever logs and statistics are waiting (at shutdown, and in tests)."""
-        while self._server.telemetry.pending_predictions():
+        while self._server.telemetry.pending_predictions() or self._converted:
             if not self._ship_predictions():
                 break
         self._ship_stats()
@@ -134,6 +146,10 @@ class Watcher:
             self._failed_number = target.number
             server.control.mark(server.project, server.endpoint, target.number, "failed", reason)
             return
+        if server.options.freeze_heap:
+            # The new models (and what loading them imported) are long-lived: out of the
+            # collector's way before they serve (see ServeOptions.freeze_heap).
+            gc.freeze()
         server.install(table)
         self.failed = None
         self.loaded.set()
@@ -172,11 +188,20 @@ class Watcher:
         with self._shipping:
             return self._ship_predictions_locked()
 
+    def _convert_predictions(self) -> None:
+        with self._shipping:
+            table = self._server.telemetry.drain_predictions()
+            if table is not None:
+                self._converted.append(table)
+
     def _ship_predictions_locked(self) -> bool:
         server = self._server
         table = server.telemetry.drain_predictions()
         if table is not None:
-            self._unsent.append(table)
+            self._converted.append(table)
+        if self._converted:
+            self._unsent.extend(_joined(self._converted))
+            self._converted = []
         while self._unsent:
             try:
                 server.control.log_predictions(server.project, server.endpoint, self._unsent[0])
@@ -201,3 +226,16 @@ class Watcher:
         except Exception as exc:  # noqa: BLE001 - keep them for the next report
             log.warning("could not report statistics: %s", exc)
             server.telemetry.restore_windows(windows)
+
+
+def _joined(tables: list[pa.Table]) -> list[pa.Table]:
+    """``tables`` as one table (one file in the evaluation store), or as they are when their
+    columns do not agree (a model whose answers changed type, say)."""
+    if len(tables) == 1:
+        return tables
+    import pyarrow as pa
+
+    try:
+        return [pa.concat_tables(tables, promote_options="default")]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return tables

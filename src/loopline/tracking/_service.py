@@ -320,6 +320,20 @@ class TrackingService:
             session.add(ArtifactRow(run_id=run_id, path=clean, digest=digest, size=size))
         return Artifact(clean, digest, size)
 
+    def quota_usage(self, project: str) -> dict[str, int]:
+        """Bytes the project's run artifacts store, each blob once (accounts' usage counter)."""
+        project_id = self._projects.get(project).id
+        stored = (
+            select(ArtifactRow.digest, ArtifactRow.size)
+            .join(RunRow, RunRow.id == ArtifactRow.run_id)
+            .where(RunRow.project_id == project_id)
+            .distinct()
+            .subquery()
+        )
+        with self._db.session() as session:
+            total = session.scalar(select(func.coalesce(func.sum(stored.c.size), 0)))
+        return {"storage_bytes": int(total or 0)}
+
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         with self._db.session() as session:
             self._run_row(session, run_id)

@@ -12,10 +12,13 @@ from starlette.staticfiles import StaticFiles
 from loopline.errors import NotFound
 from loopline.ui._account_pages import add_account_routes  # accounts
 from loopline.ui._agent_pages import add_agent_routes  # agents
+from loopline.ui._automation_pages import add_automation_routes  # automation (helper A2)
 from loopline.ui._dataset_pages import add_dataset_routes
 from loopline.ui._endpoint_pages import add_endpoint_routes  # serving + features UI
 from loopline.ui._feature_pages import add_feature_routes  # serving + features UI
+from loopline.ui._labelling_pages import add_labelling_routes  # hard examples
 from loopline.ui._model_pages import add_model_routes
+from loopline.ui._monitor_pages import add_monitor_routes  # monitors (helper M)
 from loopline.ui._pages import add_project_routes
 from loopline.ui._pipeline_pages import add_pipeline_routes
 from loopline.ui._render import PageRoute
@@ -45,6 +48,9 @@ def create_router(backend: Backend) -> APIRouter:
     add_agent_routes(router, backend)  # agents
     add_endpoint_routes(router, backend)  # serving + features UI
     add_feature_routes(router, backend)  # serving + features UI
+    add_monitor_routes(router, backend)  # monitors (helper M)
+    add_labelling_routes(router, backend)  # hard examples
+    add_automation_routes(router, backend)  # automation (helper A2)
 
     # Last: any other address under /ui is a friendly 404 page, not the API's JSON answer.
     @router.get("/{rest:path}", include_in_schema=False)

@@ -9,16 +9,17 @@ this origin, which is what the server's CSRF check asks of a change made with th
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from loopline.accounts import QUOTA_NAMES, AccountService, LoginLimiter, User
-from loopline.errors import InvalidInput, PermissionDenied, QuotaExceeded
-from loopline.ui._render import render
+from loopline.accounts import QUOTA_NAMES, ROLES, AccountService, LoginLimiter, User
+from loopline.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QuotaExceeded
+from loopline.ui._pages import sections_of
+from loopline.ui._render import base_url, render
 
 if TYPE_CHECKING:
     from loopline.backends import Backend
@@ -151,9 +152,32 @@ def add_account_routes(router: APIRouter, backend: Backend) -> None:
 
     @router.get("/admin/users")
     def users(request: Request) -> Response:
-        return render(
-            request, "admin_users.html", title="Users", users=_accounts(request).list_users()
-        )
+        return _users_page(request, problem=None)
+
+    @router.post("/admin/users")
+    async def create_user(request: Request) -> Response:
+        form = await _form(request)
+        password = form.get("password", "")
+        try:
+            _accounts(request).create_user(
+                form.get("name", "").strip(),
+                password=password or None,
+                is_admin=form.get("is_admin") == "on",
+            )
+        except (InvalidInput, Conflict) as exc:
+            code = 409 if isinstance(exc, Conflict) else 400
+            return _users_page(request, problem=exc.message, status_code=code)
+        return RedirectResponse(f"{base_url(request)}/admin/users", 303)
+
+    @router.post("/admin/users/{name}/state")
+    async def user_state(request: Request, name: str) -> Response:
+        form = await _form(request)
+        disabled = form.get("disabled") == "1"
+        me = _user(request)
+        if disabled and me is not None and me.name == name:
+            raise InvalidInput("You cannot deactivate yourself: ask another global admin.")
+        _accounts(request).set_disabled(name, disabled)
+        return RedirectResponse(f"{base_url(request)}/admin/users", 303)
 
     @router.get("/admin/audit")
     def audit(request: Request) -> Response:
@@ -169,18 +193,88 @@ def add_account_routes(router: APIRouter, backend: Backend) -> None:
 
     @router.get("/projects/{project}/members")
     def members(request: Request, project: str) -> Response:
-        accounts = _accounts(request)
-        quota = accounts.quota(project)
-        usage = _usage(backend, project)
-        limits = [(name, getattr(quota, name), usage.get(name)) for name in QUOTA_NAMES]
-        return render(
-            request,
-            "members.html",
-            title=f"Members · {project}",
-            project=project,
-            members=accounts.members(project),
-            limits=limits,
-        )
+        return _members_page(request, project, problem=None)
+
+    @router.post("/projects/{project}/members")
+    async def set_member(request: Request, project: str) -> Response:
+        form = await _form(request)
+        try:
+            _accounts(request).set_role(
+                project, form.get("user", "").strip(), form.get("role", "").strip()
+            )
+        except (InvalidInput, NotFound) as exc:
+            return _members_page(request, project, problem=exc.message, status_code=400)
+        return RedirectResponse(f"{base_url(request)}/projects/{project}/members", 303)
+
+    @router.post("/projects/{project}/members/{user}/remove")
+    def remove_member(request: Request, project: str, user: str) -> Response:
+        _accounts(request).remove_member(project, user)
+        return RedirectResponse(f"{base_url(request)}/projects/{project}/members", 303)
+
+    @router.post("/projects/{project}/quotas")
+    async def set_quotas(request: Request, project: str) -> Response:
+        form = await _form(request)
+        limits: dict[str, int | None] = {}
+        for name in QUOTA_NAMES:
+            if name not in form:
+                continue
+            text = form[name].strip().replace(",", "").replace("_", "")
+            if text and not text.isdigit():
+                return _members_page(
+                    request,
+                    project,
+                    problem=f"{name.replace('_', ' ')}: a whole number from 0, or empty for "
+                    f"unlimited (not {form[name]!r}).",
+                    status_code=400,
+                )
+            limits[name] = int(text) if text else None
+        try:
+            _accounts(request).set_quota(project, **limits)
+        except InvalidInput as exc:
+            return _members_page(request, project, problem=exc.message, status_code=400)
+        return RedirectResponse(f"{base_url(request)}/projects/{project}/members", 303)
+
+
+def _users_page(request: Request, *, problem: str | None, status_code: int = 200) -> Response:
+    return render(
+        request,
+        "admin_users.html",
+        status_code,
+        title="Users",
+        users=_accounts(request).list_users(),
+        me=_user(request),
+        problem=problem,
+    )
+
+
+def _members_page(
+    request: Request, project: str, *, problem: str | None, status_code: int = 200
+) -> Response:
+    accounts = _accounts(request)
+    me = _user(request)
+    members = accounts.members(project)
+    # Forms for those who may use them (the server checks again on every change).
+    can_manage = me is None or me.is_admin or accounts.role_in(me, project) == "admin"
+    can_set_quotas = me is None or me.is_admin
+    known = {m.user for m in members}
+    others = [u.name for u in accounts.list_users() if u.name not in known] if can_manage else []
+    return render(
+        request,
+        "members.html",
+        status_code,
+        title=f"Members · {project}",
+        project=project,
+        project_name=project,
+        section="members",
+        sections=sections_of(project, base_url(request)),
+        members=members,
+        roles=ROLES,
+        others=others,
+        uses=accounts.quota_use(project),
+        can_manage=can_manage,
+        can_set_quotas=can_set_quotas,
+        problem=problem,
+    )
 
 
 def _signed_in(request: Request) -> User:
@@ -205,9 +299,3 @@ def _account_page(request: Request, *, new_secret: str | None, status_code: int 
         tokens=tokens,
         new_secret=new_secret,
     )
-
-
-def _usage(backend: Backend, project: str) -> dict[str, Any]:
-    """What a project uses now, next to its limits (what Loopline can count today)."""
-    running = backend.list_pipeline_runs(project, status="running", limit=10_000)
-    return {"concurrent_pipeline_runs": len(running)}

@@ -29,4 +29,7 @@ PROJECT_SECTIONS: tuple[Section, ...] = (
     # serving + features UI
     Section("endpoints", "Endpoints", "endpoints"),
     Section("features", "Features", "features"),
+    Section("monitors", "Monitors", "monitors"),  # monitors + alerts (helper M)
+    Section("automation", "Loop", "automation"),  # the closed loop (helper A2)
+    Section("members", "Members", "members"),  # accounts: members, roles, quotas
 )

@@ -107,9 +107,14 @@ def add_pipeline_routes(router: APIRouter, backend: Backend) -> None:
         copy_of: PipelineRunRecord | None = None,
         notice: str | None = None,
         status: int = 200,
+        where: dict[str, str] | None = None,
+        where_errors: dict[str, str] | None = None,
     ) -> HTMLResponse:
         record = backend.get_pipeline_template(project, name, version)
         versions = backend.pipeline_template_versions(project, name)
+        queues = [q.name for q in backend.list_queues()]
+        if "default" not in queues:  # made on first use
+            queues.insert(0, "default")
         return project_page(
             request,
             project,
@@ -126,6 +131,9 @@ def add_pipeline_routes(router: APIRouter, backend: Backend) -> None:
             tab="launch",
             tabs=template_tabs(request, record),
             steps=len(record.dag.get("steps", [])),
+            queues=queues,
+            where={"executor": "local", "queue": "default", **(where or {})},
+            where_errors=where_errors or {},
         )
 
     @router.get("/projects/{project}/pipelines/{name}", include_in_schema=False)
@@ -158,8 +166,19 @@ def add_pipeline_routes(router: APIRouter, backend: Backend) -> None:
         def attempt() -> Response:
             record = backend.get_pipeline_template(project, name, version)
             params = submitted_params(form, record.params)
+            # Where it runs: here (a driver process) or on a queue, for agents.
+            where = {"executor": form.get("executor") or "local"}
+            if where["executor"] != "local":
+                where["queue"] = form.get("queue") or "default"
             try:
-                run = backend.launch_pipeline_template(project, name, params, record.version)
+                run = backend.launch_pipeline_template(
+                    project,
+                    name,
+                    params,
+                    record.version,
+                    executor=where["executor"],
+                    queue=where.get("queue"),
+                )
             except InvalidParameter as exc:
                 field = exc.details.get("field")
                 known = {str(p.get("name")) for p in record.params}
@@ -174,17 +193,22 @@ def add_pipeline_routes(router: APIRouter, backend: Backend) -> None:
                     form_error=None if inline else exc.message,
                     submitted=True,
                     status=422,
+                    where=where,
                 )
             except (InvalidInput, Conflict) as exc:
+                field = str(exc.details.get("field"))
+                beside = {field: exc.message} if field in ("executor", "queue") else {}
                 return template_page(
                     request,
                     project,
                     name,
                     version=record.version,
                     values=params,
-                    form_error=exc.message,
+                    form_error=None if beside else exc.message,
                     submitted=True,
                     status=422 if isinstance(exc, InvalidInput) else 409,
+                    where=where,
+                    where_errors=beside,
                 )
             return RedirectResponse(f"{base_url(request)}/pipeline-runs/{run.id}", 303)
 

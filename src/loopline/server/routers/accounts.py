@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from loopline.accounts import QUOTA_NAMES, AuditEntry, LoginLimiter, Member, Quota, Token, User
 from loopline.errors import InvalidInput, PermissionDenied
 from loopline.server._auth import SESSION_COOKIE, accounts_of, user_of
-from loopline.server._state import backend_of
 
 __all__ = ["router"]
 
@@ -255,10 +254,14 @@ def remove_member(request: Request, project: str, user: str) -> None:
 
 @router.get("/projects/{project}/quotas")
 def quotas(request: Request, project: str) -> dict[str, Any]:
-    """The project's limits, and what it uses now (of what Loopline counts)."""
-    quota = _quota_json(accounts_of(request).quota(project))
-    running = backend_of(request).list_pipeline_runs(project, status="running", limit=100_000)
-    return {**quota, "usage": {"concurrent_pipeline_runs": len(running)}}
+    """The project's limits (null: unlimited), and what it uses now of every quota: pipeline
+    runs running, tasks waiting in queues, bytes stored, agents working for it."""
+    uses = accounts_of(request).quota_use(project)
+    return {
+        "project": uses[0].project,
+        **{u.quota: u.limit for u in uses},
+        "usage": {u.quota: u.current for u in uses},
+    }
 
 
 @router.put("/projects/{project}/quotas")

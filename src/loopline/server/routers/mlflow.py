@@ -21,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from loopline import errors
 from loopline.mlflow_compat import ArtifactPlace, MlflowService
+from loopline.server._auth import accounts_of, user_of
 from loopline.server._state import backend_of
 from loopline.server.routers.blobs import _BodyReader
 
@@ -100,7 +101,21 @@ def _object(body: object) -> Json:
 
 @router.post("/experiments/create")
 def create_experiment(request: Request, body: Json = _BODY) -> Json:
-    return _service(request).create_experiment(_object(body))
+    """An experiment is a project: with authentication on, its creator becomes its admin
+    (unless only global admins create projects: ``LOOPLINE_OPEN_PROJECTS=off``)."""
+    user = user_of(request)
+    if user is None:
+        return _service(request).create_experiment(_object(body))
+    accounts = accounts_of(request)
+    if not user.is_admin and not accounts.open_projects:
+        raise errors.PermissionDenied(
+            "On this server only global admins create experiments (projects): ask one."
+        )
+    service = _service(request)
+    answer = service.create_experiment(_object(body))
+    project = service.project_of_experiment(str(answer["experiment_id"]))
+    accounts.set_role(project, user.name, "admin")
+    return answer
 
 
 @router.get("/experiments/get")
@@ -128,7 +143,18 @@ def set_experiment_tag(request: Request, body: Json = _BODY) -> Json:
 
 @router.post("/runs/create")
 def create_run(request: Request, body: Json = _BODY) -> Json:
-    return _service(request).create_run(_object(body))
+    """With authentication on, the run's user is the signed-in caller, whatever the body says."""
+    return _service(request).create_run(_as_caller(request, _object(body)))
+
+
+def _as_caller(request: Request, body: Json) -> Json:
+    user = user_of(request)
+    if user is None:
+        return body
+    tags = body.get("tags")
+    if isinstance(tags, list):
+        tags = [t for t in tags if not (isinstance(t, dict) and t.get("key") == "mlflow.user")]
+    return {**body, "user_id": user.name, "tags": tags if tags is not None else []}
 
 
 @router.get("/runs/get")

@@ -21,9 +21,17 @@ from loopline.pipelines import (
     StepUpdate,
     TemplateRecord,
 )
+from loopline.server._auth import user_of
 from loopline.server._state import backend_of
 
 router = APIRouter(prefix="/api/v1", tags=["pipelines"])
+
+
+def _caller(request: Request) -> str | None:
+    """Who a record names as its maker: the signed-in caller (None with auth off: the
+    server's own user)."""
+    user = user_of(request)
+    return None if user is None else user.name
 
 
 class RunCreate(BaseModel):
@@ -59,6 +67,11 @@ class TemplateLaunch(BaseModel):
     version: str = "latest"
     retry_of: str | None = None
     notify: list[Notify] = []
+    executor: str = "local"  # "queue": an agent drives the run (agents, helper Q2)
+    queue: str | None = None
+    steps: str = "queue"
+    priority: int = 0
+    env: dict[str, str] = {}
 
 
 class ScheduleCreate(BaseModel):
@@ -152,6 +165,7 @@ def publish_pipeline_template(
         entry=body.entry,
         description=body.description,
         requirements=body.requirements,
+        created_by=_caller(request),
     )
 
 
@@ -176,9 +190,21 @@ def get_pipeline_template(
 def launch_pipeline_template(
     request: Request, project: str, name: str, body: TemplateLaunch
 ) -> PipelineRunRecord:
-    """Check the parameters against the template's schema (422 naming the field), start a run."""
+    """Check the parameters against the template's schema (422 naming the field), start a run
+    here, or with ``executor="queue"`` put it on ``queue`` for an agent (400 naming an unknown
+    executor or queue)."""
     return backend_of(request).launch_pipeline_template(
-        project, name, body.params, body.version, body.retry_of, body.notify
+        project,
+        name,
+        body.params,
+        body.version,
+        body.retry_of,
+        body.notify,
+        executor=body.executor,
+        queue=body.queue,
+        steps=body.steps,
+        priority=body.priority,
+        env=body.env,
     )
 
 
@@ -196,6 +222,7 @@ def create_pipeline_schedule(
         timezone=body.timezone,
         enabled=body.enabled,
         notify=body.notify,
+        created_by=_caller(request),
     )
 
 

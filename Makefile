@@ -59,6 +59,10 @@ bench: install ## Run the benchmarks (slow; see benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/ui.py
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/pipelines.py
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/agents.py
+	$(BIN)/python benchmarks/drift.py
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

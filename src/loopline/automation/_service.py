@@ -30,6 +30,7 @@ from loopline.automation._types import DECISIONS, Firing, LoopEvent, TickReport
 from loopline.db import Database, utcnow
 from loopline.errors import Conflict
 from loopline.projects import ProjectService
+from loopline.projects._ticker import Ticker
 
 if TYPE_CHECKING:
     from loopline.config import Settings
@@ -99,7 +100,7 @@ class AutomationService:
         return self.deliveries.revert(event, actor=actor, now=now or utcnow())
 
 
-class AutomationController:
+class AutomationController(Ticker):
     """Runs the loop: ``tick()`` once (tests pass their own ``now``), or ``start()`` a thread.
 
     Args:
@@ -122,13 +123,11 @@ class AutomationController:
         launch: Launcher | None = None,
         alerts: AlertSource | None = None,
     ) -> None:
+        super().__init__(interval, thread_name="loopline-automation", what="automation controller")
         self.service = service
         self._settings = settings
-        self.interval = interval
         self._launch = launch or self._launch_template
         self._alerts = alerts
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def _launch_template(
@@ -181,27 +180,3 @@ class AutomationController:
                     errors.append(f"gate {gate_id}: {type(exc).__name__}: {exc}")
             events = service.timeline.after(mark)
         return TickReport(tuple(firings), tuple(events), tuple(errors))
-
-    def start(self) -> None:
-        """Tick now, then every ``interval`` seconds, in a daemon thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while True:
-                try:
-                    self.tick()
-                except Exception:
-                    log.warning("The automation controller's tick failed.", exc_info=True)
-                if self._stop.wait(self.interval):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="loopline-automation", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

@@ -7,11 +7,11 @@ run is claimed by exactly one of them (see :meth:`MonitorService.claim`).
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loopline.db import utcnow
+from loopline.projects._ticker import Ticker
 
 if TYPE_CHECKING:
     from loopline.monitoring._monitors import MonitorService
@@ -25,7 +25,7 @@ TICK_SECONDS = 20.0
 """How often the scheduler looks for due monitors (cron's resolution is a minute)."""
 
 
-class MonitorScheduler:
+class MonitorScheduler(Ticker):
     """Runs due monitors: ``tick()`` once (tests drive it with their own ``now``), or
     ``start()`` a thread that ticks every ``interval`` seconds until ``stop()``.
 
@@ -36,10 +36,8 @@ class MonitorScheduler:
     """
 
     def __init__(self, monitors: MonitorService, *, interval: float = TICK_SECONDS) -> None:
+        super().__init__(interval, thread_name="loopline-monitors", what="monitor scheduler")
         self._monitors = monitors
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def tick(self, now: datetime | None = None) -> list[MonitorRunRecord]:
         """Run what is due at ``now`` (default: now) and this scheduler claims; answer the
@@ -55,27 +53,3 @@ class MonitorScheduler:
             except Exception:
                 log.warning("Monitor %s could not run.", monitor_id, exc_info=True)
         return made
-
-    def start(self) -> None:
-        """Tick now, then every ``interval`` seconds, in a daemon thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while True:
-                try:
-                    self.tick()
-                except Exception:
-                    log.warning("The monitor scheduler's tick failed.", exc_info=True)
-                if self._stop.wait(self.interval):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="loopline-monitors", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

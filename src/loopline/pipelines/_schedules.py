@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +33,7 @@ from loopline.pipelines._types import (
     ScheduleRecord,
 )
 from loopline.projects import ProjectService, _cron
+from loopline.projects._ticker import Ticker
 
 if TYPE_CHECKING:
     from loopline.config import Settings
@@ -350,7 +350,7 @@ def _firing(row: FiringRow) -> FiringRecord:
 Launcher = Callable[[ScheduleRecord], PipelineRunRecord]
 
 
-class Scheduler:
+class Scheduler(Ticker):
     """Launches due schedules: ``tick()`` once (tests drive it with their own ``now``), or
     ``start()`` a thread that ticks every ``interval`` seconds until ``stop()``.
 
@@ -371,12 +371,10 @@ class Scheduler:
         interval: float = TICK_SECONDS,
         launch: Launcher | None = None,
     ) -> None:
+        super().__init__(interval, thread_name="loopline-scheduler", what="pipeline scheduler")
         self._pipelines = pipelines
         self._settings = settings
-        self.interval = interval
         self._launch = launch or self._launch_template
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def _launch_template(self, schedule: ScheduleRecord) -> PipelineRunRecord:
         from loopline.pipelines._templates import launch_here
@@ -425,30 +423,6 @@ class Scheduler:
                 "Schedule %s could not launch %s: %s", schedule_id, claim.schedule.template, error
             )
         return schedules.record(schedule_id, claim.fire_at, run_id, error)
-
-    def start(self) -> None:
-        """Tick now, then every ``interval`` seconds, in a daemon thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()  # a scheduler stopped once (an app's earlier lifespan) starts again
-
-        def loop() -> None:
-            while True:
-                try:
-                    self.tick()
-                except Exception:
-                    log.warning("The pipeline scheduler's tick failed.", exc_info=True)
-                if self._stop.wait(self.interval):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="loopline-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
 
 def schedule(
